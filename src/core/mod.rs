@@ -1,0 +1,48 @@
+//! The presence core: safe Rust with no knowledge of Asterisk's C types.
+//!
+//! Everything here is tested by `cargo test --no-default-features` without Asterisk. The FFI
+//! layer (`crate::ffi`) feeds it bytes from Asterisk and implements [`store::Host`] over AstDB
+//! and Stasis.
+#![forbid(unsafe_code)]
+
+pub mod base64;
+pub mod cli;
+pub mod read;
+pub mod state;
+pub mod store;
+pub mod value;
+
+/// The provider label this module registers, and the prefix of every name it owns.
+pub const PROVIDER_LABEL: &str = "CustomPresence";
+
+/// `CustomPresence:` — the prefix of a provider string naming one of our states.
+pub const PROVIDER_PREFIX: &str = "CustomPresence:";
+
+/// The name after a `CustomPresence:` prefix (matched case-insensitively), if `provider` has it.
+pub fn custom_presence_name(provider: &[u8]) -> Option<&[u8]> {
+    let prefix = PROVIDER_PREFIX.as_bytes();
+    if provider.len() >= prefix.len() && provider[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        Some(&provider[prefix.len()..])
+    } else {
+        None
+    }
+}
+
+/// Bytes shown in a log line or CLI output: lossy UTF-8 so odd bytes never break a line.
+pub fn shown(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_case_insensitive_and_keeps_the_rest() {
+        assert_eq!(custom_presence_name(b"CustomPresence:alice"), Some(&b"alice"[..]));
+        assert_eq!(custom_presence_name(b"custompresence:Bob"), Some(&b"Bob"[..]));
+        assert_eq!(custom_presence_name(b"CustomPresence:"), Some(&b""[..]));
+        assert_eq!(custom_presence_name(b"PJSIP/alice"), None);
+        assert_eq!(custom_presence_name(b"CustomPresence"), None);
+    }
+}

@@ -1,0 +1,295 @@
+//! The presence store: every custom state in memory, kept equal to AstDB and announced on
+//! every change.
+
+use super::value::{Presence, ValueError};
+use super::{custom_presence_name, shown, PROVIDER_PREFIX};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
+pub trait Host {
+    /// Stores `value` under family `CustomPresence`, key `name`. False when AstDB refused it.
+    fn persist(&self, name: &[u8], value: &[u8]) -> bool;
+    /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
+    fn announce(&self, name: &[u8], presence: Option<&Presence>);
+}
+
+/// Why a write was refused. `Display` gives the WARNING text.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteError {
+    NotCustomPresence(Vec<u8>),
+    EmptyName,
+    CommaInName(Vec<u8>),
+    Value(ValueError),
+    PersistFailed(Vec<u8>),
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::NotCustomPresence(provider) => write!(
+                f,
+                "only {PROVIDER_PREFIX} presence can be set, not '{}'",
+                shown(provider)
+            ),
+            WriteError::EmptyName => write!(f, "the name after {PROVIDER_PREFIX} is empty"),
+            WriteError::CommaInName(name) => write!(
+                f,
+                "the name '{}' holds a comma, so it could never be read back",
+                shown(name)
+            ),
+            WriteError::Value(error) => write!(f, "{error}"),
+            WriteError::PersistFailed(name) => write!(
+                f,
+                "AstDB refused to store CustomPresence/{}; the state is unchanged",
+                shown(name)
+            ),
+        }
+    }
+}
+
+/// The name of the state a write to `provider` changes: `CustomPresence:<name>`, any case.
+pub fn name_for_write(provider: &[u8]) -> Result<&[u8], WriteError> {
+    let name = custom_presence_name(provider)
+        .ok_or_else(|| WriteError::NotCustomPresence(provider.to_vec()))?;
+    if name.is_empty() {
+        return Err(WriteError::EmptyName);
+    }
+    if name.contains(&b',') {
+        return Err(WriteError::CommaInName(name.to_vec()));
+    }
+    Ok(name)
+}
+
+/// A stored entry that could not be used at load or reload. It stays in AstDB untouched.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SkippedEntry {
+    pub name: Vec<u8>,
+    pub value: Vec<u8>,
+    pub error: ValueError,
+}
+
+/// Every custom presence state, by name (the bytes after `CustomPresence:`).
+#[derive(Default)]
+pub struct Store {
+    states: RwLock<HashMap<Box<[u8]>, Arc<Presence>>>,
+    /// Held across persist, update and announce, so concurrent writes reach AstDB, memory and
+    /// Stasis in one order and all three end on the same last write. The provider callback
+    /// (which the announcement of `not_set` calls back into) takes only `states`.
+    writers: Mutex<()>,
+}
+
+impl Store {
+    pub fn get(&self, name: &[u8]) -> Option<Arc<Presence>> {
+        self.states.read().get(name).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.states.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes `value` to `CustomPresence:<name>`: AstDB first, then memory, then the
+    /// announcement. On any error nothing is changed.
+    pub fn write(&self, host: &dyn Host, provider: &[u8], value: &[u8]) -> Result<(), WriteError> {
+        let name = name_for_write(provider)?;
+        let presence = Arc::new(Presence::parse(value).map_err(WriteError::Value)?);
+        let _serial = self.writers.lock();
+        if !host.persist(name, value) {
+            return Err(WriteError::PersistFailed(name.to_vec()));
+        }
+        self.states.write().insert(name.into(), Arc::clone(&presence));
+        host.announce(name, Some(&presence));
+        Ok(())
+    }
+
+    /// Replaces the whole store with the stored `(name, value)` entries (AstDB's family) and
+    /// announces every name whose announced state changed, including names that are gone.
+    /// Entries that do not parse are returned, not stored; AstDB keeps them.
+    pub fn replace_all(
+        &self,
+        host: &dyn Host,
+        entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Vec<SkippedEntry> {
+        let mut skipped = Vec::new();
+        let mut fresh = HashMap::new();
+        for (name, value) in entries {
+            match Presence::parse(&value) {
+                Ok(presence) => {
+                    fresh.insert(name.into_boxed_slice(), Arc::new(presence));
+                }
+                Err(error) => skipped.push(SkippedEntry { name, value, error }),
+            }
+        }
+        let _serial = self.writers.lock();
+        let old = std::mem::replace(&mut *self.states.write(), fresh.clone());
+        for (name, presence) in &fresh {
+            let unchanged = old.get(name).is_some_and(|before| before.announces_same(presence));
+            if !unchanged {
+                host.announce(name, Some(presence));
+            }
+        }
+        for name in old.keys().filter(|name| !fresh.contains_key(*name)) {
+            host.announce(name, None);
+        }
+        skipped
+    }
+
+    /// Every state, sorted by name.
+    pub fn snapshot(&self) -> Vec<(Box<[u8]>, Arc<Presence>)> {
+        let mut all: Vec<_> = self
+            .states
+            .read()
+            .iter()
+            .map(|(name, presence)| (name.clone(), Arc::clone(presence)))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Forgets everything and frees the memory (at unload).
+    pub fn clear(&self) {
+        *self.states.write() = HashMap::new();
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::core::state::PresenceState;
+
+    /// A host that records what the store asked of it; AstDB refuses writes when `fail` is set.
+    #[derive(Default)]
+    pub(crate) struct RecordingHost {
+        pub db: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+        pub announced: Mutex<Vec<(Vec<u8>, Option<(PresenceState, Vec<u8>, Vec<u8>)>)>>,
+        pub fail: bool,
+    }
+
+    impl Host for RecordingHost {
+        fn persist(&self, name: &[u8], value: &[u8]) -> bool {
+            if !self.fail {
+                self.db.lock().push((name.to_vec(), value.to_vec()));
+            }
+            !self.fail
+        }
+        fn announce(&self, name: &[u8], presence: Option<&Presence>) {
+            let seen = presence.map(|p| (p.state(), p.subtype().to_vec(), p.message().to_vec()));
+            self.announced.lock().push((name.to_vec(), seen));
+        }
+    }
+
+    #[test]
+    fn a_write_persists_stores_and_announces_decoded() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store.write(&host, b"CustomPresence:lamp3", b"xa,T24gdmFjYXRpb24=,,e").unwrap();
+        assert_eq!(*host.db.lock(), vec![(b"lamp3".to_vec(), b"xa,T24gdmFjYXRpb24=,,e".to_vec())]);
+        let announced = host.announced.lock();
+        assert_eq!(announced[0], (b"lamp3".to_vec(), Some((PresenceState::Xa, b"On vacation".to_vec(), vec![]))));
+        assert_eq!(store.get(b"lamp3").unwrap().stored(), b"xa,T24gdmFjYXRpb24=,,e");
+    }
+
+    /// Stock section 7, defect 7: the prefix case leaked into the published name.
+    #[test]
+    fn any_prefix_case_writes_the_same_name() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store.write(&host, b"custompresence:Alice", b"away").unwrap();
+        store.write(&host, b"CUSTOMPRESENCE:Alice", b"dnd").unwrap();
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.get(b"Alice").unwrap().state(), PresenceState::Dnd);
+        assert!(host.announced.lock().iter().all(|(name, _)| name == b"Alice"));
+    }
+
+    /// Stock section 7, defect 8: AstDB write failures were ignored.
+    #[test]
+    fn a_refused_persist_changes_nothing() {
+        let store = Store::default();
+        store.write(&RecordingHost::default(), b"CustomPresence:a", b"away").unwrap();
+        let failing = RecordingHost { fail: true, ..Default::default() };
+        let err = store.write(&failing, b"CustomPresence:a", b"dnd").unwrap_err();
+        assert_eq!(err, WriteError::PersistFailed(b"a".to_vec()));
+        assert_eq!(store.get(b"a").unwrap().state(), PresenceState::Away);
+        assert!(failing.announced.lock().is_empty());
+    }
+
+    #[test]
+    fn bad_writes_change_nothing() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        let bad: [(&[u8], &[u8]); 6] = [
+            (b"PJSIP/100", b"away"),
+            (b"CustomPresence:", b"away"),
+            (b"CustomPresence:a,b", b"away"),
+            (b"CustomPresence:a", b"bored"),
+            (b"CustomPresence:a", b"away,,Lunch, see you"),
+            (b"CustomPresence:a", b"away,%%%,,e"),
+        ];
+        for (provider, value) in bad {
+            assert!(store.write(&host, provider, value).is_err(), "{provider:?} {value:?}");
+        }
+        assert!(store.is_empty());
+        assert!(host.db.lock().is_empty() && host.announced.lock().is_empty());
+    }
+
+    /// Stock section 7, defects 5 and 6: names with `/` and long names were cut at load.
+    #[test]
+    fn load_keeps_full_names_and_skips_bad_entries() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        let long_name = vec![b'n'; 300];
+        let skipped = store.replace_all(
+            &host,
+            vec![
+                (b"team/alice".to_vec(), b"away,,In a meeting".to_vec()),
+                (long_name.clone(), b"dnd".to_vec()),
+                (b"broken".to_vec(), b"bored,x".to_vec()),
+            ],
+        );
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].name, b"broken");
+        assert!(store.get(b"team/alice").is_some() && store.get(&long_name).is_some());
+        assert_eq!(host.announced.lock().len(), 2);
+    }
+
+    #[test]
+    fn reload_announces_only_what_changed() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store.replace_all(&host, vec![(b"a".to_vec(), b"away".to_vec()), (b"b".to_vec(), b"dnd".to_vec())]);
+        host.announced.lock().clear();
+        store.replace_all(
+            &host,
+            vec![(b"a".to_vec(), b"away,,,".to_vec()), (b"c".to_vec(), b"chat".to_vec())],
+        );
+        let mut announced: Vec<_> = host.announced.lock().iter().map(|(n, p)| (n.clone(), p.is_some())).collect();
+        announced.sort();
+        assert_eq!(announced, vec![(b"b".to_vec(), false), (b"c".to_vec(), true)]);
+    }
+
+    #[test]
+    fn concurrent_writes_end_on_the_last_write_everywhere() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let (host, store) = (&host, &store);
+                scope.spawn(move || {
+                    for i in 0..500 {
+                        let value = format!("away,t{t},m{i}");
+                        store.write(host, format!("CustomPresence:n{}", i % 10).as_bytes(), value.as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        for n in 0..10 {
+            let name = format!("n{n}").into_bytes();
+            let last_db = host.db.lock().iter().rev().find(|(k, _)| *k == name).unwrap().1.clone();
+            let announced = host.announced.lock();
+            let last_announced = announced.iter().rev().find(|(k, _)| *k == name).unwrap().1.clone().unwrap();
+            let stored = store.get(&name).unwrap();
+            assert_eq!(stored.stored(), &last_db[..]);
+            assert_eq!((stored.subtype().to_vec(), stored.message().to_vec()), (last_announced.1, last_announced.2));
+        }
+    }
+}

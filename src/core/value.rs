@@ -1,0 +1,267 @@
+//! A written presence value: `state[,subtype[,message[,options]]]`, the stock AstDB format.
+
+use super::base64::{self, Base64Error};
+use super::shown;
+use super::state::PresenceState;
+use std::fmt;
+use std::ops::Range;
+
+/// One custom presence state, parsed from the text that was written and is stored in AstDB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presence {
+    state: PresenceState,
+    /// The text exactly as written: the AstDB value.
+    stored: Box<[u8]>,
+    subtype: Range<usize>,
+    message: Range<usize>,
+    /// Decoded subtype and message, present when option `e` was given.
+    decoded: Option<Box<(Vec<u8>, Vec<u8>)>>,
+}
+
+/// Why a written or stored value was refused. `Display` gives the WARNING text.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ValueError {
+    MissingState,
+    UnknownState(Vec<u8>),
+    TooManyFields(usize),
+    UnknownOptions(Vec<u8>),
+    BadBase64 { field: &'static str, error: Base64Error },
+    NulInDecoded { field: &'static str },
+}
+
+const STATE_NAMES: &str = "not_set, unavailable, available, away, xa, chat, dnd";
+const COMMA_HINT: &str =
+    "to put commas in a subtype or message, base64-encode both and add the 'e' option";
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueError::MissingState => {
+                write!(f, "the state is missing (expected state[,subtype[,message[,options]]])")
+            }
+            ValueError::UnknownState(text) => {
+                write!(f, "'{}' is not a presence state ({STATE_NAMES})", shown(text))
+            }
+            ValueError::TooManyFields(count) => write!(
+                f,
+                "the value has {count} comma-separated fields, at most 4 are allowed \
+                 (state,subtype,message,options); {COMMA_HINT}"
+            ),
+            ValueError::UnknownOptions(options) => write!(
+                f,
+                "unknown options '{}' (the only option is 'e'); {COMMA_HINT}",
+                shown(options)
+            ),
+            ValueError::BadBase64 { field, error } => {
+                write!(f, "option 'e' is set but the {field} is not valid base64: {error}")
+            }
+            ValueError::NulInDecoded { field } => {
+                write!(f, "the base64 {field} decodes to text holding a NUL byte")
+            }
+        }
+    }
+}
+
+fn decode_field(text: &[u8], field: &'static str) -> Result<Vec<u8>, ValueError> {
+    let decoded = base64::decode(text).map_err(|error| ValueError::BadBase64 { field, error })?;
+    if decoded.contains(&0) {
+        return Err(ValueError::NulInDecoded { field });
+    }
+    Ok(decoded)
+}
+
+impl Presence {
+    /// Parses `state[,subtype[,message[,options]]]`. Unlike stock, options may hold only `e`,
+    /// and a fifth field is an error rather than silently dropped.
+    pub fn parse(text: &[u8]) -> Result<Presence, ValueError> {
+        let mut fields: Vec<Range<usize>> = Vec::with_capacity(4);
+        let mut start = 0;
+        for (i, &byte) in text.iter().enumerate() {
+            if byte == b',' {
+                fields.push(start..i);
+                start = i + 1;
+            }
+        }
+        fields.push(start..text.len());
+        if fields.len() > 4 {
+            return Err(ValueError::TooManyFields(fields.len()));
+        }
+        let field = |i: usize| fields.get(i).cloned().unwrap_or(text.len()..text.len());
+
+        let state_text = &text[field(0)];
+        if state_text.is_empty() {
+            return Err(ValueError::MissingState);
+        }
+        let state = PresenceState::parse(state_text)
+            .ok_or_else(|| ValueError::UnknownState(state_text.to_vec()))?;
+        let options = &text[field(3)];
+        if options.iter().any(|&option| option != b'e') {
+            return Err(ValueError::UnknownOptions(options.to_vec()));
+        }
+        let (subtype, message) = (field(1), field(2));
+        let decoded = if options.is_empty() {
+            None
+        } else {
+            let decoded_subtype = decode_field(&text[subtype.clone()], "subtype")?;
+            let decoded_message = decode_field(&text[message.clone()], "message")?;
+            Some(Box::new((decoded_subtype, decoded_message)))
+        };
+        Ok(Presence { state, stored: text.into(), subtype, message, decoded })
+    }
+
+    pub fn state(&self) -> PresenceState {
+        self.state
+    }
+
+    /// The text as written: what AstDB holds.
+    pub fn stored(&self) -> &[u8] {
+        &self.stored
+    }
+
+    /// Whether option `e` was given (subtype and message are stored base64-encoded).
+    pub fn base64(&self) -> bool {
+        self.decoded.is_some()
+    }
+
+    /// The subtype as stored (still encoded when [`Presence::base64`]).
+    pub fn stored_subtype(&self) -> &[u8] {
+        &self.stored[self.subtype.clone()]
+    }
+
+    /// The message as stored (still encoded when [`Presence::base64`]).
+    pub fn stored_message(&self) -> &[u8] {
+        &self.stored[self.message.clone()]
+    }
+
+    /// The subtype every consumer sees: decoded.
+    pub fn subtype(&self) -> &[u8] {
+        match &self.decoded {
+            Some(decoded) => &decoded.0,
+            None => self.stored_subtype(),
+        }
+    }
+
+    /// The message every consumer sees: decoded.
+    pub fn message(&self) -> &[u8] {
+        match &self.decoded {
+            Some(decoded) => &decoded.1,
+            None => self.stored_message(),
+        }
+    }
+
+    /// Whether two values announce the same thing to consumers.
+    pub fn announces_same(&self, other: &Presence) -> bool {
+        self.state == other.state
+            && self.subtype() == other.subtype()
+            && self.message() == other.message()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PresenceState::*;
+
+    fn fields(p: &Presence) -> (PresenceState, &[u8], &[u8], bool) {
+        (p.state(), p.stored_subtype(), p.stored_message(), p.base64())
+    }
+
+    /// Every valid string of the stock module's `parse_valid_presence_data` test.
+    #[test]
+    fn stock_valid_values_parse_alike() {
+        let cases: [(&[u8], PresenceState, &[u8], &[u8], bool); 14] = [
+            (b"away", Away, b"", b"", false),
+            (b"not_set", NotSet, b"", b"", false),
+            (b"unavailable", Unavailable, b"", b"", false),
+            (b"available", Available, b"", b"", false),
+            (b"xa", Xa, b"", b"", false),
+            (b"chat", Chat, b"", b"", false),
+            (b"dnd", Dnd, b"", b"", false),
+            (b"away,down the hall", Away, b"down the hall", b"", false),
+            (
+                b"away,down the hall,Quarterly financial meeting",
+                Away,
+                b"down the hall",
+                b"Quarterly financial meeting",
+                false,
+            ),
+            (b"away,,Quarterly financial meeting", Away, b"", b"Quarterly financial meeting", false),
+            (b"away,,,e", Away, b"", b"", true),
+            // Stock accepts these although "down the hall" is not base64; ours checks below.
+            (b"away,ZG93biB0aGUgaGFsbA==,,e", Away, b"ZG93biB0aGUgaGFsbA==", b"", true),
+            (b"away,ZG93bg==,UXVhcnRlcmx5,e", Away, b"ZG93bg==", b"UXVhcnRlcmx5", true),
+            (b"away,,UXVhcnRlcmx5,e", Away, b"", b"UXVhcnRlcmx5", true),
+        ];
+        for (text, state, subtype, message, base64) in cases {
+            let parsed = Presence::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(fields(&parsed), (state, subtype, message, base64), "{text:?}");
+            assert_eq!(parsed.stored(), text);
+        }
+    }
+
+    /// Every invalid string of the stock module's `parse_invalid_presence_data` test, plus the
+    /// one its comment says stock wrongly accepts.
+    #[test]
+    fn stock_invalid_values_are_refused() {
+        assert_eq!(Presence::parse(b""), Err(ValueError::MissingState));
+        assert_eq!(Presence::parse(b"bored"), Err(ValueError::UnknownState(b"bored".to_vec())));
+        assert_eq!(Presence::parse(b"away,,,i"), Err(ValueError::UnknownOptions(b"i".to_vec())));
+        assert_eq!(Presence::parse(b"away,,,,e"), Err(ValueError::TooManyFields(5)));
+        assert_eq!(Presence::parse(b",sub,msg"), Err(ValueError::MissingState));
+    }
+
+    /// Stock section 7, defect 3: any option text holding an `e` switched base64 on.
+    #[test]
+    fn options_hold_only_known_letters() {
+        let err = Presence::parse(b"away,,Lunch, see you").unwrap_err();
+        assert_eq!(err, ValueError::UnknownOptions(b" see you".to_vec()));
+        assert!(err.to_string().contains("base64-encode"), "{err}");
+        assert!(Presence::parse(b"away,,,E").is_err());
+        assert!(Presence::parse(b"away,,,ee").unwrap().base64());
+    }
+
+    #[test]
+    fn base64_values_are_decoded_for_consumers_and_kept_encoded_in_store() {
+        let p = Presence::parse(b"xa,T24gdmFjYXRpb24=,,e").unwrap();
+        assert_eq!(p.stored_subtype(), b"T24gdmFjYXRpb24=");
+        assert_eq!(p.subtype(), b"On vacation");
+        assert_eq!(p.message(), b"");
+    }
+
+    /// Stock section 7, defect 1: decoded values were cut at 255 bytes.
+    #[test]
+    fn long_base64_values_decode_whole() {
+        let long: Vec<u8> = b"0123456789".iter().cycle().take(70_000).copied().collect();
+        let mut text = b"away,,".to_vec();
+        text.extend(base64::encode(&long));
+        text.extend(b",e");
+        let p = Presence::parse(&text).unwrap();
+        assert_eq!(p.message(), &long[..]);
+    }
+
+    #[test]
+    fn bad_base64_is_refused_with_the_field_named() {
+        let err = Presence::parse(b"away,not base64!,,e").unwrap_err();
+        assert!(matches!(err, ValueError::BadBase64 { field: "subtype", .. }), "{err:?}");
+        let err = Presence::parse(b"away,,Zm9v!,e").unwrap_err();
+        assert!(err.to_string().contains("message is not valid base64"), "{err}");
+        let err = Presence::parse(b"away,AA==,,e").unwrap_err();
+        assert_eq!(err, ValueError::NulInDecoded { field: "subtype" });
+    }
+
+    #[test]
+    fn values_keep_odd_bytes_and_case() {
+        let p = Presence::parse(b"DND,\xff\xfe,caf\xc3\xa9").unwrap();
+        assert_eq!(p.state(), Dnd);
+        assert_eq!(p.subtype(), b"\xff\xfe");
+        assert_eq!(p.stored(), b"DND,\xff\xfe,caf\xc3\xa9");
+    }
+
+    #[test]
+    fn announces_same_compares_what_consumers_see() {
+        let plain = Presence::parse(b"away,On vacation").unwrap();
+        let encoded = Presence::parse(b"away,T24gdmFjYXRpb24=,,e").unwrap();
+        assert!(plain.announces_same(&encoded));
+        assert!(!plain.announces_same(&Presence::parse(b"away,On holiday").unwrap()));
+    }
+}
