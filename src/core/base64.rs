@@ -10,7 +10,11 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub fn encode(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         let sextets = [n >> 18, n >> 12, n >> 6, n].map(|s| ALPHABET[(s & 63) as usize]);
         let kept = chunk.len() + 1;
@@ -58,7 +62,10 @@ pub fn decode(input: &[u8]) -> Result<Vec<u8>, Base64Error> {
     let padding = input.len() - data_len;
     if padding > 2 || data_len % 4 == 1 || (padding > 0 && input.len() % 4 != 0) {
         return match input[..data_len].iter().position(|&b| sextet(b).is_none()) {
-            Some(offset) => Err(Base64Error::BadByte { offset, byte: input[offset] }),
+            Some(offset) => Err(Base64Error::BadByte {
+                offset,
+                byte: input[offset],
+            }),
             None => Err(Base64Error::BadLength),
         };
     }
@@ -112,13 +119,37 @@ mod tests {
 
     #[test]
     fn bad_text_is_rejected_not_skipped() {
-        assert_eq!(decode(b"Zm9v!"), Err(Base64Error::BadByte { offset: 4, byte: b'!' }));
-        assert_eq!(decode(b"Zm 9v"), Err(Base64Error::BadByte { offset: 2, byte: b' ' }));
+        assert_eq!(
+            decode(b"Zm9v!"),
+            Err(Base64Error::BadByte {
+                offset: 4,
+                byte: b'!'
+            })
+        );
+        assert_eq!(
+            decode(b"Zm 9v"),
+            Err(Base64Error::BadByte {
+                offset: 2,
+                byte: b' '
+            })
+        );
         assert_eq!(decode(b"Z"), Err(Base64Error::BadLength));
         assert_eq!(decode(b"Zm9vY"), Err(Base64Error::BadLength));
         assert_eq!(decode(b"Zg==="), Err(Base64Error::BadLength));
-        assert_eq!(decode(b"Zg=a"), Err(Base64Error::BadByte { offset: 2, byte: b'=' }));
-        assert_eq!(decode(b"Z=g="), Err(Base64Error::BadByte { offset: 1, byte: b'=' }));
+        assert_eq!(
+            decode(b"Zg=a"),
+            Err(Base64Error::BadByte {
+                offset: 2,
+                byte: b'='
+            })
+        );
+        assert_eq!(
+            decode(b"Z=g="),
+            Err(Base64Error::BadByte {
+                offset: 1,
+                byte: b'='
+            })
+        );
         assert_eq!(decode(b"Zg="), Err(Base64Error::BadLength));
         assert!(decode(b"Lunch, see you").is_err());
     }

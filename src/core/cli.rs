@@ -11,7 +11,9 @@ pub fn list(states: &[(Box<[u8]>, std::sync::Arc<Presence>)]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(b"\n");
     out.extend_from_slice(RULE.as_bytes());
-    out.extend_from_slice(b"--- Custom Presence States ------------------------------------------\n");
+    out.extend_from_slice(
+        b"--- Custom Presence States ------------------------------------------\n",
+    );
     out.extend_from_slice(RULE.as_bytes());
     out.extend_from_slice(b"---\n");
     if states.is_empty() {
@@ -24,7 +26,10 @@ pub fn list(states: &[(Box<[u8]>, std::sync::Arc<Presence>)]) -> Vec<u8> {
             (b"    --- State: '", presence.state().name().as_bytes()),
             (b"    --- Subtype: '", presence.stored_subtype()),
             (b"    --- Message: '", presence.stored_message()),
-            (b"    --- Base64 Encoded: '", if presence.base64() { b"Yes" } else { b"No" }),
+            (
+                b"    --- Base64 Encoded: '",
+                if presence.base64() { b"Yes" } else { b"No" },
+            ),
         ];
         for (label, text) in fields {
             out.extend_from_slice(label);
@@ -45,7 +50,9 @@ pub fn complete_state(word: &[u8], n: usize) -> Option<String> {
     PresenceState::ALL
         .into_iter()
         .map(|state| state.name().to_ascii_uppercase())
-        .filter(|name| name.len() >= word.len() && name.as_bytes()[..word.len()].eq_ignore_ascii_case(word))
+        .filter(|name| {
+            name.len() >= word.len() && name.as_bytes()[..word.len()].eq_ignore_ascii_case(word)
+        })
         .nth(n)
 }
 
@@ -61,7 +68,10 @@ mod tests {
             Arc::new(Presence::parse(b"away,ZG93bg==,,e").unwrap()),
         )];
         let text = String::from_utf8(list(&states)).unwrap();
-        assert!(text.contains("--- Name: 'CustomPresence:team/alice'\n"), "{text}");
+        assert!(
+            text.contains("--- Name: 'CustomPresence:team/alice'\n"),
+            "{text}"
+        );
         assert!(text.contains("    --- State: 'away'\n"));
         assert!(text.contains("    --- Subtype: 'ZG93bg=='\n"));
         assert!(text.contains("    --- Message: ''\n"));

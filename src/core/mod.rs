@@ -28,9 +28,17 @@ pub fn custom_presence_name(provider: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Bytes shown in a log line or CLI output: lossy UTF-8 so odd bytes never break a line.
-pub fn shown(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+/// How many bytes of user text a log line quotes before eliding the rest.
+const SHOWN_MAX: usize = 200;
+
+/// User text as quoted in a log line: lossy UTF-8, so odd bytes never break a line, and past
+/// [`SHOWN_MAX`] bytes elided with the full length stated (a 64 KB name makes no 64 KB line).
+pub fn shown(bytes: &[u8]) -> String {
+    if bytes.len() <= SHOWN_MAX {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let head = String::from_utf8_lossy(&bytes[..SHOWN_MAX]);
+    format!("{head}... ({} bytes in all)", bytes.len())
 }
 
 #[cfg(test)]
@@ -39,10 +47,26 @@ mod tests {
 
     #[test]
     fn prefix_is_case_insensitive_and_keeps_the_rest() {
-        assert_eq!(custom_presence_name(b"CustomPresence:alice"), Some(&b"alice"[..]));
-        assert_eq!(custom_presence_name(b"custompresence:Bob"), Some(&b"Bob"[..]));
+        assert_eq!(
+            custom_presence_name(b"CustomPresence:alice"),
+            Some(&b"alice"[..])
+        );
+        assert_eq!(
+            custom_presence_name(b"custompresence:Bob"),
+            Some(&b"Bob"[..])
+        );
         assert_eq!(custom_presence_name(b"CustomPresence:"), Some(&b""[..]));
         assert_eq!(custom_presence_name(b"PJSIP/alice"), None);
         assert_eq!(custom_presence_name(b"CustomPresence"), None);
+    }
+
+    #[test]
+    fn long_text_is_elided_with_its_length() {
+        assert_eq!(shown(b"caf\xc3\xa9 \xff"), "caf\u{e9} \u{fffd}");
+        let long = shown(&[b'x'; 70_000]);
+        assert!(
+            long.ends_with("... (70000 bytes in all)") && long.len() < 300,
+            "{long}"
+        );
     }
 }

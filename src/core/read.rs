@@ -34,7 +34,9 @@ pub enum ReadError {
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReadError::NoArgument => write!(f, "reading requires arguments (provider,field[,options])"),
+            ReadError::NoArgument => {
+                write!(f, "reading requires arguments (provider,field[,options])")
+            }
             ReadError::MissingProviderOrField => {
                 write!(f, "reading requires both a presence provider and a field (provider,field[,options])")
             }
@@ -44,7 +46,11 @@ impl fmt::Display for ReadError {
                 shown(field)
             ),
             ReadError::UnknownOptions(options) => {
-                write!(f, "unknown read options '{}' (the only option is 'e')", shown(options))
+                write!(
+                    f,
+                    "unknown read options '{}' (the only option is 'e')",
+                    shown(options)
+                )
             }
         }
     }
@@ -75,7 +81,11 @@ pub fn parse_read(data: &[u8]) -> Result<ReadRequest<'_>, ReadError> {
     if options.iter().any(|&option| option != b'e') {
         return Err(ReadError::UnknownOptions(options.to_vec()));
     }
-    Ok(ReadRequest { provider, field, base64: !options.is_empty() })
+    Ok(ReadRequest {
+        provider,
+        field,
+        base64: !options.is_empty(),
+    })
 }
 
 /// The text a read returns, from the decoded subtype and message. `value` is never encoded.
@@ -104,22 +114,50 @@ mod tests {
     #[test]
     fn fields_and_options_parse() {
         let r = parse_read(b"CustomPresence:alice,Message,e").unwrap();
-        assert_eq!(r, ReadRequest { provider: b"CustomPresence:alice", field: Field::Message, base64: true });
+        assert_eq!(
+            r,
+            ReadRequest {
+                provider: b"CustomPresence:alice",
+                field: Field::Message,
+                base64: true
+            }
+        );
         let r = parse_read(b"PJSIP/100,value").unwrap();
-        assert_eq!((r.provider, r.field, r.base64), (&b"PJSIP/100"[..], Field::Value, false));
+        assert_eq!(
+            (r.provider, r.field, r.base64),
+            (&b"PJSIP/100"[..], Field::Value, false)
+        );
         assert_eq!(parse_read(b"x,SUBTYPE,").unwrap().field, Field::Subtype);
     }
 
     #[test]
     fn bad_reads_are_refused() {
         assert_eq!(parse_read(b""), Err(ReadError::NoArgument));
-        assert_eq!(parse_read(b"CustomPresence:a"), Err(ReadError::MissingProviderOrField));
-        assert_eq!(parse_read(b",value"), Err(ReadError::MissingProviderOrField));
-        assert_eq!(parse_read(b"CustomPresence:a,"), Err(ReadError::MissingProviderOrField));
+        assert_eq!(
+            parse_read(b"CustomPresence:a"),
+            Err(ReadError::MissingProviderOrField)
+        );
+        assert_eq!(
+            parse_read(b",value"),
+            Err(ReadError::MissingProviderOrField)
+        );
+        assert_eq!(
+            parse_read(b"CustomPresence:a,"),
+            Err(ReadError::MissingProviderOrField)
+        );
         // Stock section 7, defect 9: an unknown field gave an empty string without a word.
-        assert_eq!(parse_read(b"CustomPresence:a,status"), Err(ReadError::UnknownField(b"status".to_vec())));
-        assert_eq!(parse_read(b"CustomPresence:a,value,x"), Err(ReadError::UnknownOptions(b"x".to_vec())));
-        assert_eq!(parse_read(b"CustomPresence:a,value,e,e"), Err(ReadError::UnknownOptions(b"e,e".to_vec())));
+        assert_eq!(
+            parse_read(b"CustomPresence:a,status"),
+            Err(ReadError::UnknownField(b"status".to_vec()))
+        );
+        assert_eq!(
+            parse_read(b"CustomPresence:a,value,x"),
+            Err(ReadError::UnknownOptions(b"x".to_vec()))
+        );
+        assert_eq!(
+            parse_read(b"CustomPresence:a,value,e,e"),
+            Err(ReadError::UnknownOptions(b"e,e".to_vec()))
+        );
     }
 
     #[test]
@@ -127,7 +165,10 @@ mod tests {
         let r = parse_read(b"CustomPresence:a,value,e").unwrap();
         assert_eq!(&*render(&r, PresenceState::Away, b"s", b"m"), b"away");
         let r = parse_read(b"CustomPresence:a,subtype,e").unwrap();
-        assert_eq!(&*render(&r, PresenceState::Away, b"down the hall", b"m"), b"ZG93biB0aGUgaGFsbA==");
+        assert_eq!(
+            &*render(&r, PresenceState::Away, b"down the hall", b"m"),
+            b"ZG93biB0aGUgaGFsbA=="
+        );
         let r = parse_read(b"CustomPresence:a,message").unwrap();
         assert_eq!(&*render(&r, PresenceState::Away, b"s", b"Lunch"), b"Lunch");
         let r = parse_read(b"CustomPresence:a,message,e").unwrap();

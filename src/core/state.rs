@@ -61,7 +61,14 @@ mod tests {
 
     #[test]
     fn unknown_names_are_not_states() {
-        for text in [&b""[..], b"bored", b"away ", b" away", b"invalid", b"not set"] {
+        for text in [
+            &b""[..],
+            b"bored",
+            b"away ",
+            b" away",
+            b"invalid",
+            b"not set",
+        ] {
             assert_eq!(PresenceState::parse(text), None, "{text:?}");
         }
     }

@@ -71,6 +71,13 @@ pub struct SkippedEntry {
     pub error: ValueError,
 }
 
+/// What [`Store::replace_all`] found.
+#[derive(Debug, Default)]
+pub struct Replaced {
+    pub skipped: Vec<SkippedEntry>,
+    pub changed: Vec<Box<[u8]>>,
+}
+
 /// Every custom presence state, by name (the bytes after `CustomPresence:`).
 #[derive(Default)]
 pub struct Store {
@@ -103,19 +110,17 @@ impl Store {
         if !host.persist(name, value) {
             return Err(WriteError::PersistFailed(name.to_vec()));
         }
-        self.states.write().insert(name.into(), Arc::clone(&presence));
+        self.states
+            .write()
+            .insert(name.into(), Arc::clone(&presence));
         host.announce(name, Some(&presence));
         Ok(())
     }
 
-    /// Replaces the whole store with the stored `(name, value)` entries (AstDB's family) and
-    /// announces every name whose announced state changed, including names that are gone.
-    /// Entries that do not parse are returned, not stored; AstDB keeps them.
-    pub fn replace_all(
-        &self,
-        host: &dyn Host,
-        entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Vec<SkippedEntry> {
+    /// Replaces the whole store with the stored `(name, value)` entries of AstDB's family.
+    /// Returns the entries that do not parse (AstDB keeps them) and the names whose announced
+    /// state changed, including names that are gone, for [`Store::announce`].
+    pub fn replace_all(&self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Replaced {
         let mut skipped = Vec::new();
         let mut fresh = HashMap::new();
         for (name, value) in entries {
@@ -127,17 +132,29 @@ impl Store {
             }
         }
         let _serial = self.writers.lock();
-        let old = std::mem::replace(&mut *self.states.write(), fresh.clone());
-        for (name, presence) in &fresh {
-            let unchanged = old.get(name).is_some_and(|before| before.announces_same(presence));
-            if !unchanged {
-                host.announce(name, Some(presence));
-            }
+        let mut states = self.states.write();
+        let mut changed: Vec<Box<[u8]>> = states
+            .keys()
+            .filter(|name| !fresh.contains_key(*name))
+            .cloned()
+            .collect();
+        changed.extend(fresh.iter().filter_map(|(name, presence)| {
+            let same = states
+                .get(name)
+                .is_some_and(|before| before.announces_same(presence));
+            (!same).then(|| name.clone())
+        }));
+        *states = fresh;
+        Replaced { skipped, changed }
+    }
+
+    /// Announces the current state of each name (`None` for names no longer stored), in the
+    /// writers' order.
+    pub fn announce(&self, host: &dyn Host, names: &[Box<[u8]>]) {
+        let _serial = self.writers.lock();
+        for name in names {
+            host.announce(name, self.get(name).as_deref());
         }
-        for name in old.keys().filter(|name| !fresh.contains_key(*name)) {
-            host.announce(name, None);
-        }
-        skipped
     }
 
     /// Every state, sorted by name.
@@ -187,31 +204,58 @@ pub(crate) mod tests {
     #[test]
     fn a_write_persists_stores_and_announces_decoded() {
         let (host, store) = (RecordingHost::default(), Store::default());
-        store.write(&host, b"CustomPresence:lamp3", b"xa,T24gdmFjYXRpb24=,,e").unwrap();
-        assert_eq!(*host.db.lock(), vec![(b"lamp3".to_vec(), b"xa,T24gdmFjYXRpb24=,,e".to_vec())]);
+        store
+            .write(&host, b"CustomPresence:lamp3", b"xa,T24gdmFjYXRpb24=,,e")
+            .unwrap();
+        assert_eq!(
+            *host.db.lock(),
+            vec![(b"lamp3".to_vec(), b"xa,T24gdmFjYXRpb24=,,e".to_vec())]
+        );
         let announced = host.announced.lock();
-        assert_eq!(announced[0], (b"lamp3".to_vec(), Some((PresenceState::Xa, b"On vacation".to_vec(), vec![]))));
-        assert_eq!(store.get(b"lamp3").unwrap().stored(), b"xa,T24gdmFjYXRpb24=,,e");
+        assert_eq!(
+            announced[0],
+            (
+                b"lamp3".to_vec(),
+                Some((PresenceState::Xa, b"On vacation".to_vec(), vec![]))
+            )
+        );
+        assert_eq!(
+            store.get(b"lamp3").unwrap().stored(),
+            b"xa,T24gdmFjYXRpb24=,,e"
+        );
     }
 
     /// Stock section 7, defect 7: the prefix case leaked into the published name.
     #[test]
     fn any_prefix_case_writes_the_same_name() {
         let (host, store) = (RecordingHost::default(), Store::default());
-        store.write(&host, b"custompresence:Alice", b"away").unwrap();
+        store
+            .write(&host, b"custompresence:Alice", b"away")
+            .unwrap();
         store.write(&host, b"CUSTOMPRESENCE:Alice", b"dnd").unwrap();
         assert_eq!(store.len(), 1);
         assert_eq!(store.get(b"Alice").unwrap().state(), PresenceState::Dnd);
-        assert!(host.announced.lock().iter().all(|(name, _)| name == b"Alice"));
+        assert!(host
+            .announced
+            .lock()
+            .iter()
+            .all(|(name, _)| name == b"Alice"));
     }
 
     /// Stock section 7, defect 8: AstDB write failures were ignored.
     #[test]
     fn a_refused_persist_changes_nothing() {
         let store = Store::default();
-        store.write(&RecordingHost::default(), b"CustomPresence:a", b"away").unwrap();
-        let failing = RecordingHost { fail: true, ..Default::default() };
-        let err = store.write(&failing, b"CustomPresence:a", b"dnd").unwrap_err();
+        store
+            .write(&RecordingHost::default(), b"CustomPresence:a", b"away")
+            .unwrap();
+        let failing = RecordingHost {
+            fail: true,
+            ..Default::default()
+        };
+        let err = store
+            .write(&failing, b"CustomPresence:a", b"dnd")
+            .unwrap_err();
         assert_eq!(err, WriteError::PersistFailed(b"a".to_vec()));
         assert_eq!(store.get(b"a").unwrap().state(), PresenceState::Away);
         assert!(failing.announced.lock().is_empty());
@@ -229,7 +273,10 @@ pub(crate) mod tests {
             (b"CustomPresence:a", b"away,%%%,,e"),
         ];
         for (provider, value) in bad {
-            assert!(store.write(&host, provider, value).is_err(), "{provider:?} {value:?}");
+            assert!(
+                store.write(&host, provider, value).is_err(),
+                "{provider:?} {value:?}"
+            );
         }
         assert!(store.is_empty());
         assert!(host.db.lock().is_empty() && host.announced.lock().is_empty());
@@ -240,32 +287,48 @@ pub(crate) mod tests {
     fn load_keeps_full_names_and_skips_bad_entries() {
         let (host, store) = (RecordingHost::default(), Store::default());
         let long_name = vec![b'n'; 300];
-        let skipped = store.replace_all(
-            &host,
-            vec![
-                (b"team/alice".to_vec(), b"away,,In a meeting".to_vec()),
-                (long_name.clone(), b"dnd".to_vec()),
-                (b"broken".to_vec(), b"bored,x".to_vec()),
-            ],
-        );
-        assert_eq!(skipped.len(), 1);
-        assert_eq!(skipped[0].name, b"broken");
+        let replaced = store.replace_all(vec![
+            (b"team/alice".to_vec(), b"away,,In a meeting".to_vec()),
+            (long_name.clone(), b"dnd".to_vec()),
+            (b"broken".to_vec(), b"bored,x".to_vec()),
+        ]);
+        assert_eq!(replaced.skipped.len(), 1);
+        assert_eq!(replaced.skipped[0].name, b"broken");
+        store.announce(&host, &replaced.changed);
         assert!(store.get(b"team/alice").is_some() && store.get(&long_name).is_some());
-        assert_eq!(host.announced.lock().len(), 2);
+        let mut announced: Vec<_> = host
+            .announced
+            .lock()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        announced.sort();
+        assert_eq!(announced, vec![long_name, b"team/alice".to_vec()]);
     }
 
     #[test]
     fn reload_announces_only_what_changed() {
         let (host, store) = (RecordingHost::default(), Store::default());
-        store.replace_all(&host, vec![(b"a".to_vec(), b"away".to_vec()), (b"b".to_vec(), b"dnd".to_vec())]);
-        host.announced.lock().clear();
-        store.replace_all(
-            &host,
-            vec![(b"a".to_vec(), b"away,,,".to_vec()), (b"c".to_vec(), b"chat".to_vec())],
-        );
-        let mut announced: Vec<_> = host.announced.lock().iter().map(|(n, p)| (n.clone(), p.is_some())).collect();
+        store.replace_all(vec![
+            (b"a".to_vec(), b"away".to_vec()),
+            (b"b".to_vec(), b"dnd".to_vec()),
+        ]);
+        let replaced = store.replace_all(vec![
+            (b"a".to_vec(), b"away,,,".to_vec()),
+            (b"c".to_vec(), b"chat".to_vec()),
+        ]);
+        store.announce(&host, &replaced.changed);
+        let mut announced: Vec<_> = host
+            .announced
+            .lock()
+            .iter()
+            .map(|(n, p)| (n.clone(), p.is_some()))
+            .collect();
         announced.sort();
-        assert_eq!(announced, vec![(b"b".to_vec(), false), (b"c".to_vec(), true)]);
+        assert_eq!(
+            announced,
+            vec![(b"b".to_vec(), false), (b"c".to_vec(), true)]
+        );
     }
 
     #[test]
@@ -277,19 +340,43 @@ pub(crate) mod tests {
                 scope.spawn(move || {
                     for i in 0..500 {
                         let value = format!("away,t{t},m{i}");
-                        store.write(host, format!("CustomPresence:n{}", i % 10).as_bytes(), value.as_bytes()).unwrap();
+                        store
+                            .write(
+                                host,
+                                format!("CustomPresence:n{}", i % 10).as_bytes(),
+                                value.as_bytes(),
+                            )
+                            .unwrap();
                     }
                 });
             }
         });
         for n in 0..10 {
             let name = format!("n{n}").into_bytes();
-            let last_db = host.db.lock().iter().rev().find(|(k, _)| *k == name).unwrap().1.clone();
+            let last_db = host
+                .db
+                .lock()
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == name)
+                .unwrap()
+                .1
+                .clone();
             let announced = host.announced.lock();
-            let last_announced = announced.iter().rev().find(|(k, _)| *k == name).unwrap().1.clone().unwrap();
+            let last_announced = announced
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == name)
+                .unwrap()
+                .1
+                .clone()
+                .unwrap();
             let stored = store.get(&name).unwrap();
             assert_eq!(stored.stored(), &last_db[..]);
-            assert_eq!((stored.subtype().to_vec(), stored.message().to_vec()), (last_announced.1, last_announced.2));
+            assert_eq!(
+                (stored.subtype().to_vec(), stored.message().to_vec()),
+                (last_announced.1, last_announced.2)
+            );
         }
     }
 }

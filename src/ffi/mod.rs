@@ -1,0 +1,13 @@
+//! The FFI layer: the only Rust that touches C. Every `extern "C"` entry point runs its body
+//! through [`boundary::guard`], so a panic becomes a logged ERROR and a failed call, never an
+//! unwound C frame. Every `unsafe` block says why it is sound.
+
+mod bindings;
+#[macro_use]
+mod log;
+mod boundary;
+mod cli;
+mod function;
+mod host;
+mod module;
+mod selftest;

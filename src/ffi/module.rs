@@ -1,0 +1,132 @@
+//! Load, unload and reload: registration with Asterisk in a fixed order, undone in reverse.
+
+use super::bindings::{self, ast_module_load_result as LoadResult};
+use super::boundary::guard;
+use super::host::{reload_from_astdb, Asterisk, STORE};
+use crate::core::PROVIDER_LABEL;
+use std::ffi::{c_int, CStr};
+
+const LABEL: &CStr = c"CustomPresence";
+
+/// One registration with Asterisk and its undo.
+struct Registration {
+    what: &'static str,
+    register: fn() -> bool,
+    unregister: fn(),
+}
+
+fn register_provider() -> bool {
+    debug_assert_eq!(LABEL.to_bytes(), PROVIDER_LABEL.as_bytes());
+    // SAFETY: LABEL is NUL-terminated (the core copies it); fprs_provider has the callback's
+    // signature and stays loaded until the provider is deleted at unload.
+    unsafe {
+        bindings::ast_presence_state_prov_add(LABEL.as_ptr(), Some(super::function::fprs_provider))
+            == 0
+    }
+}
+
+fn unregister_provider() {
+    // SAFETY: LABEL is NUL-terminated. The core deletes under its provider-list write lock, so
+    // no provider call is running once this returns.
+    unsafe { bindings::ast_presence_state_prov_del(LABEL.as_ptr()) };
+}
+
+/// In registration order; unload undoes them in reverse.
+const REGISTRATIONS: [Registration; 4] = [
+    Registration {
+        what: "the CustomPresence presence provider",
+        register: register_provider,
+        unregister: unregister_provider,
+    },
+    Registration {
+        what: "the PRESENCE_STATE function",
+        // SAFETY (both): the shim registers its static struct, whose callbacks live in this module.
+        register: || unsafe { bindings::fprs_shim_register_function() == 0 },
+        unregister: || unsafe {
+            bindings::fprs_shim_unregister_function();
+        },
+    },
+    Registration {
+        what: "the presencestate CLI commands",
+        // SAFETY (both): the shim registers its static CLI entries.
+        register: || unsafe { bindings::fprs_shim_register_cli() == 0 },
+        unregister: || unsafe {
+            bindings::fprs_shim_unregister_cli();
+        },
+    },
+    Registration {
+        what: "the test-framework tests",
+        // SAFETY (both): the shim registers its static test definitions (a no-op without
+        // TEST_FRAMEWORK).
+        register: || unsafe {
+            bindings::fprs_shim_register_tests();
+            true
+        },
+        unregister: || unsafe { bindings::fprs_shim_unregister_tests() },
+    },
+];
+
+/// Whether PRESENCE_STATE or the stock module is already there. The presence core offers no
+/// lookup of providers, so a CustomPresence provider is recognised by its module.
+fn someone_else_provides_presence() -> bool {
+    // SAFETY: NUL-terminated literals, only read during the calls.
+    unsafe {
+        !bindings::ast_custom_function_find(c"PRESENCE_STATE".as_ptr()).is_null()
+            || bindings::ast_module_check(c"func_presencestate.so".as_ptr()) != 0
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn fprs_load() -> LoadResult {
+    guard("load", LoadResult::AST_MODULE_LOAD_DECLINE, || {
+        if someone_else_provides_presence() {
+            warning!(
+                "PRESENCE_STATE or the CustomPresence provider is already registered (is \
+                 func_presencestate.so loaded?); not loading. Add 'noload => func_presencestate.so' \
+                 to modules.conf to use func_presencestate_rs."
+            );
+            return LoadResult::AST_MODULE_LOAD_DECLINE;
+        }
+        // States first, so no caller sees an empty store once the function is registered; the
+        // announcements last, once the provider is there to answer for not_set.
+        let changed = reload_from_astdb();
+        for (done, registration) in REGISTRATIONS.iter().enumerate() {
+            if !(registration.register)() {
+                error!("Could not register {}; not loading.", registration.what);
+                REGISTRATIONS[..done]
+                    .iter()
+                    .rev()
+                    .for_each(|r| (r.unregister)());
+                STORE.clear();
+                return LoadResult::AST_MODULE_LOAD_DECLINE;
+            }
+        }
+        STORE.announce(&Asterisk, &changed);
+        LoadResult::AST_MODULE_LOAD_SUCCESS
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn fprs_unload() -> c_int {
+    guard("unload", -1, || {
+        REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
+        STORE.clear();
+        0
+    })
+}
+
+/// `module reload`: picks up AstDB edits (`database put CustomPresence ...`) and announces
+/// what changed.
+#[no_mangle]
+pub extern "C" fn fprs_reload() -> c_int {
+    guard("reload", -1, || {
+        let changed = reload_from_astdb();
+        STORE.announce(&Asterisk, &changed);
+        notice!(
+            "Reloaded {} custom presence states from AstDB; {} changed.",
+            STORE.len(),
+            changed.len()
+        );
+        0
+    })
+}

@@ -1,0 +1,229 @@
+/*
+ * func_presencestate_rs — C shim.
+ *
+ * What must be C: AST_MODULE_INFO (its constructor registers the module with the loader, its
+ * build-options checksum comes from these headers), the static structs Asterisk fills in at
+ * registration (their layout changes between minor releases, so only the target's own headers
+ * may define them), and wrappers for macros. No logic lives here: every decision is in Rust.
+ */
+#include "func_presencestate_rs.h"
+
+/* ---- The dialplan function ---------------------------------------------------------------- */
+
+static struct ast_custom_function presence_function = {
+	.name = "PRESENCE_STATE",
+	.read = fprs_read,
+	.read2 = fprs_read2,
+	.write = fprs_write,
+};
+
+int fprs_shim_register_function(void)
+{
+	return ast_custom_function_register(&presence_function);
+}
+
+int fprs_shim_unregister_function(void)
+{
+	return ast_custom_function_unregister(&presence_function);
+}
+
+/* ---- CLI ---------------------------------------------------------------------------------- */
+
+static char *cli_result(int result)
+{
+	return result == RESULT_SUCCESS ? CLI_SUCCESS
+		: result == RESULT_SHOWUSAGE ? CLI_SHOWUSAGE : CLI_FAILURE;
+}
+
+static char *cli_list(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate list";
+		e->usage =
+			"Usage: presencestate list\n"
+			"       List all custom presence states that have been set by using\n"
+			"       the PRESENCE_STATE dialplan function.\n";
+		return NULL;
+	case CLI_GENERATE:
+		return NULL;
+	}
+	return cli_result(fprs_cli_list(a->fd, a->argc, a->argv));
+}
+
+static char *cli_change(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate change";
+		e->usage =
+			"Usage: presencestate change <entity> <state>[,<subtype>[,message[,options]]]\n"
+			"       Change a custom presence to a new state.\n"
+			"       The possible values for the state are:\n"
+			"NOT_SET | UNAVAILABLE | AVAILABLE | AWAY | XA | CHAT | DND\n"
+			"Optionally, a custom subtype and message may be provided, along with any options\n"
+			"accepted by func_presencestate. If the subtype or message provided contain spaces,\n"
+			"be sure to enclose the data in quotation marks (\"\")\n"
+			"With option 'e' the subtype and message are given base64-encoded; they are\n"
+			"stored encoded and announced decoded, as with the dialplan function.\n"
+			"\n"
+			"Examples:\n"
+			"       presencestate change CustomPresence:mystate1 AWAY\n"
+			"       presencestate change CustomPresence:mystate1 AVAILABLE\n"
+			"       presencestate change CustomPresence:mystate1 \"Away,upstairs,eating lunch\"\n"
+			"       \n";
+		return NULL;
+	case CLI_GENERATE:
+		return a->pos == e->args + 1 ? fprs_cli_complete_state(a->word, a->n) : NULL;
+	}
+	return cli_result(fprs_cli_change(a->fd, a->argc, a->argv));
+}
+
+static struct ast_cli_entry cli_entries[] = {
+	AST_CLI_DEFINE(cli_list, "List currently known custom presence states"),
+	AST_CLI_DEFINE(cli_change, "Change a custom presence state"),
+};
+
+int fprs_shim_register_cli(void)
+{
+	return ast_cli_register_multiple(cli_entries, ARRAY_LEN(cli_entries));
+}
+
+int fprs_shim_unregister_cli(void)
+{
+	return ast_cli_unregister_multiple(cli_entries, ARRAY_LEN(cli_entries));
+}
+
+void fprs_shim_cli_print(int fd, const char *bytes, size_t len)
+{
+	ast_cli(fd, "%.*s", (int) len, bytes);
+}
+
+/* ---- Test framework ----------------------------------------------------------------------- */
+
+#define FPRS_TEST(define_name, rust_fn, test_name, test_summary)        \
+	AST_TEST_DEFINE(define_name)                                        \
+	{                                                                   \
+		switch (cmd) {                                                  \
+		case TEST_INIT:                                                 \
+			info->name = test_name;                                     \
+			info->category = "/funcs/func_presencestate_rs/";          \
+			info->summary = test_summary;                               \
+			info->description = test_summary;                           \
+			return AST_TEST_NOT_RUN;                                    \
+		case TEST_EXECUTE:                                              \
+			break;                                                      \
+		}                                                               \
+		return rust_fn(test);                                           \
+	}
+
+FPRS_TEST(test_parse_valid, fprs_test_parse_valid, "parse_valid_presence_data",
+	"Every value the stock module accepts parses to the same fields")
+FPRS_TEST(test_parse_invalid, fprs_test_parse_invalid, "parse_invalid_presence_data",
+	"Invalid values, including the ones stock accepts by mistake, are refused")
+FPRS_TEST(test_publish, fprs_test_publish, "presence_state_change",
+	"A write is published to presence subscribers")
+FPRS_TEST(test_base64, fprs_test_base64, "presence_state_base64",
+	"A base64 write is stored encoded and published decoded")
+FPRS_TEST(test_long_values, fprs_test_long_values, "presence_state_long_values",
+	"Values of 100 KB are stored, published and read back whole, never cut")
+FPRS_TEST(test_read_after_write, fprs_test_read_after_write, "presence_state_read_after_write",
+	"A read right after two writes returns the second")
+
+void fprs_shim_register_tests(void)
+{
+	AST_TEST_REGISTER(test_parse_valid);
+	AST_TEST_REGISTER(test_parse_invalid);
+	AST_TEST_REGISTER(test_publish);
+	AST_TEST_REGISTER(test_base64);
+	AST_TEST_REGISTER(test_long_values);
+	AST_TEST_REGISTER(test_read_after_write);
+}
+
+void fprs_shim_unregister_tests(void)
+{
+	AST_TEST_UNREGISTER(test_parse_valid);
+	AST_TEST_UNREGISTER(test_parse_invalid);
+	AST_TEST_UNREGISTER(test_publish);
+	AST_TEST_UNREGISTER(test_base64);
+	AST_TEST_UNREGISTER(test_long_values);
+	AST_TEST_UNREGISTER(test_read_after_write);
+}
+
+void fprs_shim_test_status(struct ast_test *test, const char *bytes, size_t len)
+{
+	ast_test_status_update(test, "%.*s\n", (int) len, bytes);
+}
+
+struct stasis_subscription *fprs_shim_subscribe_presence(stasis_subscription_cb callback, void *data)
+{
+	return stasis_subscribe(ast_presence_state_topic_all(), callback, data);
+}
+
+int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_state *state,
+	const char **provider, const char **subtype, const char **message)
+{
+	struct ast_presence_state_message *presence;
+
+	if (stasis_message_type(msg) != ast_presence_state_message_type()) {
+		return -1;
+	}
+	presence = stasis_message_data(msg);
+	*state = presence->state;
+	*provider = presence->provider;
+	*subtype = presence->subtype;
+	*message = presence->message;
+	return 0;
+}
+
+/* ---- Memory, strings, logging ------------------------------------------------------------- */
+
+void fprs_shim_log(int level, const char *file, int line, const char *function,
+	const char *msg, size_t len)
+{
+	ast_log(level, file, line, function, "%.*s\n", (int) len, msg);
+}
+
+char *fprs_shim_strndup(const char *bytes, size_t len)
+{
+	char *copy = ast_malloc(len + 1);
+
+	if (copy) {
+		memcpy(copy, bytes, len);
+		copy[len] = '\0';
+	}
+	return copy;
+}
+
+void fprs_shim_free(void *ptr)
+{
+	ast_free(ptr);
+}
+
+int fprs_shim_str_set(struct ast_str **buf, ssize_t maxlen, const char *bytes, size_t len)
+{
+	ast_str_set(buf, maxlen, "%.*s", (int) len, bytes);
+	return ast_str_strlen(*buf) == len ? 0 : -1;
+}
+
+struct ast_str *fprs_shim_str_create(size_t init_len)
+{
+	return ast_str_create(init_len);
+}
+
+const char *fprs_shim_str_bytes(struct ast_str *buf, size_t *len)
+{
+	*len = ast_str_strlen(buf);
+	return ast_str_buffer(buf);
+}
+
+/* ---- The module --------------------------------------------------------------------------- */
+
+AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER,
+	"PRESENCE_STATE() and the CustomPresence provider (Rust)",
+	.support_level = AST_MODULE_SUPPORT_EXTENDED,
+	.load = fprs_load,
+	.unload = fprs_unload,
+	.reload = fprs_reload,
+	.load_pri = AST_MODPRI_DEVSTATE_PROVIDER,
+);
