@@ -7,6 +7,8 @@
 //! - [`ffi`] — the only Rust that touches C: callbacks, conversions, every `unsafe` block.
 //! - [`core`] — the presence logic in safe Rust, tested without Asterisk.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod core;
 
 #[cfg(feature = "asterisk")]

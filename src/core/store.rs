@@ -180,11 +180,13 @@ pub(crate) mod tests {
     use super::*;
     use crate::core::state::PresenceState;
 
+    type Announced = Vec<(Vec<u8>, Option<(PresenceState, Vec<u8>, Vec<u8>)>)>;
+
     /// A host that records what the store asked of it; AstDB refuses writes when `fail` is set.
     #[derive(Default)]
     pub(crate) struct RecordingHost {
         pub db: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
-        pub announced: Mutex<Vec<(Vec<u8>, Option<(PresenceState, Vec<u8>, Vec<u8>)>)>>,
+        pub announced: Mutex<Announced>,
         pub fail: bool,
     }
 

@@ -31,6 +31,38 @@ fn unregister_provider() {
     unsafe { bindings::ast_presence_state_prov_del(LABEL.as_ptr()) };
 }
 
+// The shim registers and unregisters its static structs, whose callbacks live in this module.
+fn register_function() -> bool {
+    // SAFETY: no arguments; the shim passes its own static ast_custom_function.
+    unsafe { bindings::fprs_shim_register_function() == 0 }
+}
+
+fn unregister_function() {
+    // SAFETY: as above. Asterisk waits for running calls of the function before returning.
+    unsafe { bindings::fprs_shim_unregister_function() };
+}
+
+fn register_cli() -> bool {
+    // SAFETY: no arguments; the shim passes its own static CLI entries.
+    unsafe { bindings::fprs_shim_register_cli() == 0 }
+}
+
+fn unregister_cli() {
+    // SAFETY: as above. Asterisk waits for running commands before returning.
+    unsafe { bindings::fprs_shim_unregister_cli() };
+}
+
+fn register_tests() -> bool {
+    // SAFETY: no arguments; the shim passes its own static test definitions.
+    unsafe { bindings::fprs_shim_register_tests() };
+    true
+}
+
+fn unregister_tests() {
+    // SAFETY: as above.
+    unsafe { bindings::fprs_shim_unregister_tests() };
+}
+
 /// In registration order; unload undoes them in reverse.
 const REGISTRATIONS: [Registration; 4] = [
     Registration {
@@ -40,29 +72,18 @@ const REGISTRATIONS: [Registration; 4] = [
     },
     Registration {
         what: "the PRESENCE_STATE function",
-        // SAFETY (both): the shim registers its static struct, whose callbacks live in this module.
-        register: || unsafe { bindings::fprs_shim_register_function() == 0 },
-        unregister: || unsafe {
-            bindings::fprs_shim_unregister_function();
-        },
+        register: register_function,
+        unregister: unregister_function,
     },
     Registration {
         what: "the presencestate CLI commands",
-        // SAFETY (both): the shim registers its static CLI entries.
-        register: || unsafe { bindings::fprs_shim_register_cli() == 0 },
-        unregister: || unsafe {
-            bindings::fprs_shim_unregister_cli();
-        },
+        register: register_cli,
+        unregister: unregister_cli,
     },
     Registration {
         what: "the test-framework tests",
-        // SAFETY (both): the shim registers its static test definitions (a no-op without
-        // TEST_FRAMEWORK).
-        register: || unsafe {
-            bindings::fprs_shim_register_tests();
-            true
-        },
-        unregister: || unsafe { bindings::fprs_shim_unregister_tests() },
+        register: register_tests,
+        unregister: unregister_tests,
     },
 ];
 
