@@ -1,0 +1,437 @@
+"""One real Asterisk 22 run inside the provisioned Debian sid root, and the namespace it needs.
+
+Asterisk runs chrooted in the root, in a private network + mount + PID namespace, so that
+  - its /proc and /dev mounts exist only in that namespace (see ENVIRONMENT.md, "Danger":
+    a host bind mount under the root makes `rm -rf` / `cp -a` of the root destructive),
+  - its ports (AMI 5038, SIP 5060, ...) never clash with other runs or leave the machine,
+  - everything it started dies with the namespace's init (our python process).
+
+The host side calls `in_namespace("module:function", args...)`, which re-executes this file
+under `unshare`; the function then uses `AsteriskInstance` freely. From the shell:
+
+    python3 lib/instance.py call testsuite:run_test '"/path/to/test"' '"stock"'
+    python3 lib/instance.py shell          # bash inside a fresh namespace, root mounted
+
+Each run lives in $ROOT/tmp/fprs-runs/<unique>/ (etc, modules, varlib, db, spool, run, log,
+cache) with its own asterisk.conf; paths written into configs are paths inside the chroot.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+LIB = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, LIB)
+from ami import AMIClient  # noqa: E402
+
+DEFAULT_ROOT = "/var/cache/func_presencestate_rs/asterisk22"
+DEFAULT_MODULE = os.path.normpath(os.path.join(LIB, "..", "..", "target", "release", "libfunc_presencestate_rs.so"))
+PKG_MODDIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"   # inside the root
+RUNS = "/tmp/fprs-runs"                                       # inside the root
+OUR_SO = "func_presencestate_rs.so"
+STOCK_SO = "func_presencestate.so"
+AMI_USER, AMI_SECRET = "user", "mysecret"                     # as the upstream testsuite
+NS_ENV = "FPRS_NAMESPACE_ROOT"                                # set inside our namespaces
+
+# Modules never needed here that slow start-up, bind ports, touch devices or the network,
+# or pull in external services. PJSIP is added unless the run has a pjsip config.
+NOLOAD = """
+chan_iax2 chan_unistim chan_motif chan_console chan_websocket chan_audiosocket app_audiosocket
+res_audiosocket res_websocket_client app_stasis app_stasis_broadcast res_ari res_ari_model
+res_ari_applications res_ari_asterisk res_ari_bridges res_ari_channels res_ari_device_states
+res_ari_endpoints res_ari_events res_ari_playbacks res_ari_recordings res_ari_sounds
+res_stasis res_stasis_answer res_stasis_broadcast res_stasis_device_state res_stasis_playback
+res_stasis_recording res_stasis_snoop res_stasis_test res_xmpp res_snmp res_statsd res_prometheus
+res_hep res_hep_pjsip res_hep_rtcp res_calendar res_calendar_caldav res_calendar_ews
+res_calendar_exchange res_calendar_icalendar res_config_curl res_config_ldap res_config_odbc
+res_config_pgsql res_odbc res_odbc_transaction res_resolver_unbound res_stun_monitor
+res_fax_spandsp res_phoneprov res_smdi res_aeap res_speech_aeap res_geolocation
+res_stir_shaken res_http_media_cache res_timing_pthread pbx_dundi pbx_lua pbx_realtime
+app_voicemail_odbc app_jack app_festival app_mp3 cdr_adaptive_odbc cdr_odbc cdr_pgsql
+cdr_radius cdr_tds cel_odbc cel_pgsql cel_radius cel_tds func_odbc
+""".split()
+PJSIP_CONFIGS = ("pjsip.conf", "pjsip_wizard.conf")
+
+
+class AsteriskError(Exception):
+    pass
+
+
+def default_root():
+    return os.environ.get(NS_ENV) or os.environ.get("ASTERISK_ROOT") or DEFAULT_ROOT
+
+
+class AsteriskInstance:
+    """One Asterisk run. Use inside a namespace made by `in_namespace` (or `shell`).
+
+    mode        "ours" (noload the stock module, load our copy) or "stock" (the reverse)
+    module_path our built module; copied into the run's module dir as func_presencestate_rs.so
+    configs     {file name: text} laid over the base configs (modules.conf: merged, see below)
+    astdb       path of an astdb.sqlite3 to start from (copied in), e.g. another run's
+    run_dir     reuse this existing run directory (its astdb and logs) instead of a new one
+    """
+
+    def __init__(self, mode="ours", module_path=DEFAULT_MODULE, configs=None, astdb=None,
+                 run_dir=None, root=None, name="run"):
+        if mode not in ("ours", "stock"):
+            raise ValueError("mode must be 'ours' or 'stock', not %r" % mode)
+        self.root = root or default_root()
+        if os.environ.get(NS_ENV) != self.root:
+            raise AsteriskError("AsteriskInstance must run inside in_namespace()/shell "
+                                "(the root's /proc and /dev exist only there)")
+        self.mode = mode
+        self.module_path = module_path
+        self.configs = dict(configs or {})
+        self.proc = None
+        self._amis = []
+        runs = self.root + RUNS
+        os.makedirs(runs, exist_ok=True)
+        if run_dir:
+            self.host_dir = os.path.abspath(run_dir)
+            if not self.host_dir.startswith(runs + "/"):
+                raise AsteriskError("run_dir must be below %s" % runs)
+        else:
+            self.host_dir = tempfile.mkdtemp(prefix=name + "-", dir=runs)
+        self.dir = self.host_dir[len(self.root):]           # the same path inside the chroot
+        self.conf = self.dir + "/etc/asterisk.conf"
+        for sub in ("etc", "modules", "varlib/keys", "db", "spool", "run", "log", "cache"):
+            os.makedirs(self.host(sub), exist_ok=True)
+        if astdb:
+            shutil.copyfile(astdb, self.astdb_path)
+
+    # -- paths -------------------------------------------------------------------------
+
+    def host(self, *parts):
+        """Host path of a file in this run (e.g. host("log", "messages"))."""
+        return os.path.join(self.host_dir, *parts)
+
+    @property
+    def astdb_path(self):
+        return self.host("db", "astdb.sqlite3")
+
+    @property
+    def messages_path(self):
+        return self.host("log", "messages")
+
+    # -- configuration -----------------------------------------------------------------
+
+    def _write_configs(self):
+        d = self.dir
+        files = {
+            "asterisk.conf": f"""\
+[directories]
+astetcdir => {d}/etc
+astmoddir => {d}/modules
+astvarlibdir => {d}/varlib
+astdbdir => {d}/db
+astkeydir => {d}/varlib
+astdatadir => /usr/share/asterisk
+astagidir => /usr/share/asterisk/agi-bin
+astspooldir => {d}/spool
+astrundir => {d}/run
+astlogdir => {d}/log
+astcachedir => {d}/cache
+astsbindir => /usr/sbin
+
+[options]
+verbose = 3
+debug = 0
+nocolor = yes
+dumpcore = no
+hideconnect = yes          ; our -rx calls would otherwise fill the log
+entityid = 02:00:00:00:00:01   ; no NIC in the namespace to seed it from
+""",
+            "manager.conf": f"""\
+[general]
+enabled = yes
+port = 5038
+bindaddr = 127.0.0.1
+displayconnects = no
+
+[{AMI_USER}]
+secret = {AMI_SECRET}
+read = all
+write = all
+""",
+            "logger.conf": """\
+[general]
+dateformat = %F %T.%3q
+
+[logfiles]
+messages => notice,warning,error,verbose(3)
+""",
+            "extensions.conf": "[general]\nstatic = yes\nwriteprotect = yes\n\n[default]\n",
+        }
+        for name, text in self.configs.items():
+            if name == "asterisk.conf":
+                raise AsteriskError("asterisk.conf is owned by the harness")
+            if name != "modules.conf":
+                files[name] = text
+        files["modules.conf"] = self._modules_conf()
+        etc = self.host("etc")
+        for old in os.listdir(etc):                 # a restart may drop or change configs
+            os.unlink(os.path.join(etc, old))
+        for name, text in files.items():
+            with open(os.path.join(etc, name), "w") as f:
+                f.write(text)
+
+    def _modules_conf(self):
+        """autoload=yes, noload of irrelevant modules and of the module not under test.
+
+        A test's own modules.conf lines come first (its `autoload` wins: the loader reads the
+        first value); the harness's noload of the other presence module always stays.
+        """
+        test_lines = []
+        for line in self.configs.get("modules.conf", "").splitlines():
+            s = line.split(";", 1)[0].strip()
+            if s.lower() == "[modules]":
+                continue
+            if s.startswith("["):
+                raise AsteriskError("modules.conf: only the [modules] section is supported")
+            test_lines.append(line)
+        noload = [m + ".so" for m in NOLOAD]
+        if not any(c in self.configs for c in PJSIP_CONFIGS):
+            noload += [m for m in sorted(os.listdir(self.root + PKG_MODDIR))
+                       if m.startswith(("res_pjsip", "chan_pjsip", "func_pjsip"))]
+        noload.append(STOCK_SO if self.mode == "ours" else OUR_SO)
+        return "\n".join(["[modules]"] + test_lines + ["autoload = yes"]
+                         + ["noload => " + m for m in noload]) + "\n"
+
+    def _populate_dirs(self):
+        # Module dir: symlinks (chroot-absolute) to every packaged module + a copy of ours.
+        moddir = self.host("modules")
+        for old in os.listdir(moddir):
+            os.unlink(os.path.join(moddir, old))
+        for m in os.listdir(self.root + PKG_MODDIR):
+            os.symlink(os.path.join(PKG_MODDIR, m), os.path.join(moddir, m))
+        if self.module_path and os.path.exists(self.module_path):
+            shutil.copyfile(self.module_path, os.path.join(moddir, OUR_SO))
+        elif self.mode == "ours":
+            raise AsteriskError("module not built: %s" % self.module_path)
+        # varlib: keep the packaged moh/sounds reachable.
+        for entry in os.listdir(self.root + "/var/lib/asterisk"):
+            link = self.host("varlib", entry)
+            if not os.path.lexists(link):
+                os.symlink("/var/lib/asterisk/" + entry, link)
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def start(self, timeout=60):
+        if self.running():
+            raise AsteriskError("already running")
+        self._write_configs()
+        self._populate_dirs()
+        ctl = self.host("run", "asterisk.ctl")
+        if os.path.exists(ctl):
+            os.unlink(ctl)
+        console = open(self.host("log", "console"), "ab")
+        # As root without -U/-G: Asterisk must keep the rights to write its run directory.
+        self.proc = subprocess.Popen(
+            ["chroot", self.root, "asterisk", "-f", "-C", self.conf],
+            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
+        console.close()
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(ctl):
+            if self.proc.poll() is not None:
+                raise AsteriskError("Asterisk exited with %s during start-up\n%s"
+                                    % (self.proc.returncode, self._tail()))
+            if time.monotonic() > deadline:
+                self._kill()
+                raise AsteriskError("Asterisk did not open its control socket in %ss\n%s"
+                                    % (timeout, self._tail()))
+            time.sleep(0.05)
+        remaining = max(1.0, deadline - time.monotonic())
+        out = self.cli("core waitfullybooted", timeout=remaining)
+        if "fully booted" not in out.lower():
+            self._kill()
+            raise AsteriskError("core waitfullybooted said %r\n%s" % (out, self._tail()))
+        return self
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, gracefully=False, timeout=30):
+        """Stop Asterisk; returns its exit status (negative: killed by that signal)."""
+        if self.proc is None:
+            return None
+        for ami in self._amis:
+            ami.close()
+        self._amis = []
+        if self.proc.poll() is None:
+            try:
+                self.cli("core stop " + ("gracefully" if gracefully else "now"), timeout=timeout)
+            except AsteriskError:
+                pass                      # the connection drops as Asterisk goes away
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def restart(self, mode=None, timeout=60):
+        """Stop and start again on the same run directory (same astdb); optionally switch mode."""
+        self.stop()
+        if mode:
+            self.mode = mode
+        return self.start(timeout)
+
+    def _kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def cleanup(self):
+        """Stop and delete the run directory (holds no mounts: those live in $ROOT/dev,proc)."""
+        self.stop()
+        shutil.rmtree(self.host_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start() if not self.running() else self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- talking to it -----------------------------------------------------------------
+
+    def cli(self, command, timeout=30):
+        """Run one CLI command (asterisk -rx) and return its output."""
+        try:
+            r = subprocess.run(["chroot", self.root, "asterisk", "-C", self.conf, "-rx", command],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AsteriskError("CLI %r: no answer in %ss" % (command, timeout))
+        # Every asterisk process (-rx too) warns on stdout that the namespace has no NIC.
+        out = "".join(l for l in r.stdout.decode("utf-8", "replace").splitlines(True)
+                      if not l.startswith("No ethernet interface found for seeding"))
+        if r.returncode != 0:
+            raise AsteriskError("CLI %r failed (%s): %s%s" % (
+                command, r.returncode, out, r.stderr.decode("utf-8", "replace")))
+        return out
+
+    def ami(self, timeout=10, events="on"):
+        """A new AMI connection, logged in; closed by stop()."""
+        client = AMIClient("127.0.0.1", 5038, AMI_USER, AMI_SECRET, timeout, events)
+        self._amis.append(client)
+        return client
+
+    def module_loaded(self, name):
+        """True if module `name` (with or without .so) is loaded and running."""
+        name = name if name.endswith(".so") else name + ".so"
+        for line in self.cli("module show like " + name[:-3]).splitlines():
+            fields = line.split()
+            if fields and fields[0] == name:
+                return "Running" in fields and "Not" not in fields  # "Not Running" is two words
+        return False
+
+    def log_text(self):
+        try:
+            with open(self.messages_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def _tail(self, n=30):
+        lines = []
+        for path in (self.host("log", "console"), self.messages_path):
+            try:
+                with open(path, errors="replace") as f:
+                    lines += ["%s: %s" % (os.path.basename(path), l.rstrip())
+                              for l in f.readlines()[-n:]]
+            except FileNotFoundError:
+                pass
+        return "\n".join(lines)
+
+
+# -- namespaces ------------------------------------------------------------------------
+
+def in_namespace(target, *args, root=None, timeout=600, output=None):
+    """Call `target` ("module:function", importable from lib/) with JSON-able args in a fresh
+    network + mount + PID namespace with the root's /proc and /dev mounted; return its
+    JSON-able result. Raises AsteriskError on failure or timeout.
+
+    output: a file object for the child's stdout/stderr (default: inherited).
+    """
+    root = root or default_root()
+    with tempfile.TemporaryDirectory(prefix="fprs-ns-") as tmp:
+        req = os.path.join(tmp, "request.json")
+        with open(req, "w") as f:
+            json.dump({"target": target, "args": args}, f)
+        try:
+            subprocess.run(_unshare(root) + [sys.executable, os.path.abspath(__file__),
+                                             "_child", root, req],
+                           stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+                           timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            # subprocess killed unshare; --kill-child took the namespace's init with it.
+            raise AsteriskError("%s: timed out after %ss" % (target, timeout))
+        try:
+            with open(req + ".result") as f:
+                res = json.load(f)
+        except (FileNotFoundError, ValueError):
+            raise AsteriskError("%s: the namespace died without a result" % target)
+    if not res["ok"]:
+        raise AsteriskError("%s raised:\n%s" % (target, res["error"]))
+    return res["result"]
+
+
+def _unshare(root):
+    # --kill-child: if unshare dies (timeout, ^C), the namespace's init gets SIGKILL, and
+    # with it every process in the PID namespace; the mount namespace then vanishes.
+    # --propagation private (unshare's default, made explicit): mounts made in the
+    # namespace never propagate back to the host.
+    return ["unshare", "--net", "--mount", "--propagation", "private", "--pid", "--fork",
+            "--kill-child", "--mount-proc=" + root + "/proc"]
+
+
+def _setup_namespace(root):
+    # unshare made this mount namespace private: these mounts never reach the host.
+    subprocess.run(["mount", "--rbind", "/dev", root + "/dev"], check=True)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    os.environ[NS_ENV] = root
+
+
+def _child(root, req):
+    import importlib
+    import traceback
+    _setup_namespace(root)
+    with open(req) as f:
+        request = json.load(f)
+    try:
+        module, func = request["target"].split(":")
+        result = {"ok": True, "result": getattr(importlib.import_module(module), func)(
+            *request["args"])}
+    except BaseException:                     # report everything, even SystemExit
+        result = {"ok": False, "error": traceback.format_exc()}
+    with open(req + ".result", "w") as f:
+        json.dump(result, f)
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[0] == "_child":
+        _child(argv[1], argv[2])
+    elif argv[:1] == ["shell"]:
+        root = default_root()
+        script = ('mount --rbind /dev "$R/dev" && ip link set lo up && export %s="$R" && '
+                  'cd %s && exec "${SHELL:-bash}"' % (NS_ENV, LIB))
+        return subprocess.call(_unshare(root) + ["env", "R=" + root, "sh", "-c", script])
+    elif len(argv) >= 2 and argv[0] == "call":
+        print(json.dumps(in_namespace(argv[1], *[json.loads(a) for a in argv[2:]]), indent=1))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
