@@ -10,6 +10,7 @@ MODULE = os.environ.get("FPRS_MODULE", DEFAULT_MODULE)
 
 def start(mode="ours", **kwargs):
     """A started Asterisk with our module (mode "ours") or the stock one ("stock")."""
+    kwargs.setdefault("name", os.environ.get("FPRS_RUN_NAME", "run"))
     return AsteriskInstance(mode=mode, module_path=MODULE, **kwargs).start()
 
 

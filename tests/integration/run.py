@@ -10,12 +10,13 @@ PASS/FAIL line per test and a closing `N passed, M failed`; exits non-zero on an
 import argparse
 import importlib
 import os
+import shutil
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "asterisk-test-suite", "lib"))
-from instance import AsteriskError, in_namespace  # noqa: E402
+from instance import RUNS, AsteriskError, default_root, in_namespace  # noqa: E402
 
 
 def discover(pattern):
@@ -40,15 +41,24 @@ def main():
     # The namespace child imports the test module by name.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [HERE, os.environ.get("PYTHONPATH")]))
     passed = failed = 0
+    runs = default_root() + RUNS
     for target in discover(args.pattern):
         started = time.monotonic()
+        # Run directories are named after the test (helpers.start); a passing test's are
+        # removed, a failing test's are kept for its logs. Nothing is ever mounted there.
+        run_name = target.replace(":", "-")
+        os.environ["FPRS_RUN_NAME"] = run_name
         try:
             in_namespace(target, timeout=300)
             passed += 1
             print("PASS %s (%.1fs)" % (target, time.monotonic() - started), flush=True)
+            for entry in os.listdir(runs):
+                if entry.startswith(run_name + "-"):
+                    shutil.rmtree(os.path.join(runs, entry), ignore_errors=True)
         except AsteriskError as error:
             failed += 1
-            print("FAIL %s (%.1fs)\n%s" % (target, time.monotonic() - started, error), flush=True)
+            print("FAIL %s (%.1fs), runs kept in %s/%s-*\n%s"
+                  % (target, time.monotonic() - started, runs, run_name, error), flush=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed or not passed else 0
 
