@@ -74,10 +74,11 @@ class AsteriskInstance:
     configs     {file name: text} laid over the base configs (modules.conf: merged, see below)
     astdb       path of an astdb.sqlite3 to start from (copied in), e.g. another run's
     run_dir     reuse this existing run directory (its astdb and logs) instead of a new one
+    wrapper     a command (inside the root) Asterisk runs under, e.g. ["valgrind", ...]
     """
 
     def __init__(self, mode="ours", module_path=DEFAULT_MODULE, configs=None, astdb=None,
-                 run_dir=None, root=None, name="run"):
+                 run_dir=None, root=None, name="run", wrapper=()):
         if mode not in ("ours", "stock"):
             raise ValueError("mode must be 'ours' or 'stock', not %r" % mode)
         self.root = root or default_root()
@@ -85,6 +86,7 @@ class AsteriskInstance:
             raise AsteriskError("AsteriskInstance must run inside in_namespace()/shell "
                                 "(the root's /proc and /dev exist only there)")
         self.mode = mode
+        self.wrapper = list(wrapper)
         self.module_path = module_path
         self.configs = dict(configs or {})
         self.proc = None
@@ -232,7 +234,7 @@ messages => notice,warning,error,verbose(3)
         console = open(self.host("log", "console"), "ab")
         # As root without -U/-G: Asterisk must keep the rights to write its run directory.
         self.proc = subprocess.Popen(
-            ["chroot", self.root, "asterisk", "-f", "-C", self.conf],
+            ["chroot", self.root] + self.wrapper + ["asterisk", "-f", "-C", self.conf],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
         console.close()
         deadline = time.monotonic() + timeout

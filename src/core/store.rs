@@ -3,10 +3,9 @@
 
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
-use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
@@ -88,13 +87,27 @@ pub struct Store {
     writers: Mutex<()>,
 }
 
+// The locks ignore poisoning: the store's invariants hold between any two statements (the map
+// is replaced or updated in one step), so a panic elsewhere must not wedge every later caller.
 impl Store {
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<Box<[u8]>, Arc<Presence>>> {
+        self.states.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_states(&self) -> RwLockWriteGuard<'_, HashMap<Box<[u8]>, Arc<Presence>>> {
+        self.states.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn serialize_writers(&self) -> MutexGuard<'_, ()> {
+        self.writers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn get(&self, name: &[u8]) -> Option<Arc<Presence>> {
-        self.states.read().get(name).cloned()
+        self.read().get(name).cloned()
     }
 
     pub fn len(&self) -> usize {
-        self.states.read().len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -106,12 +119,11 @@ impl Store {
     pub fn write(&self, host: &dyn Host, provider: &[u8], value: &[u8]) -> Result<(), WriteError> {
         let name = name_for_write(provider)?;
         let presence = Arc::new(Presence::parse(value).map_err(WriteError::Value)?);
-        let _serial = self.writers.lock();
+        let _serial = self.serialize_writers();
         if !host.persist(name, value) {
             return Err(WriteError::PersistFailed(name.to_vec()));
         }
-        self.states
-            .write()
+        self.write_states()
             .insert(name.into(), Arc::clone(&presence));
         host.announce(name, Some(&presence));
         Ok(())
@@ -131,8 +143,8 @@ impl Store {
                 Err(error) => skipped.push(SkippedEntry { name, value, error }),
             }
         }
-        let _serial = self.writers.lock();
-        let mut states = self.states.write();
+        let _serial = self.serialize_writers();
+        let mut states = self.write_states();
         let mut changed: Vec<Box<[u8]>> = states
             .keys()
             .filter(|name| !fresh.contains_key(*name))
@@ -151,7 +163,7 @@ impl Store {
     /// Announces the current state of each name (`None` for names no longer stored), in the
     /// writers' order.
     pub fn announce(&self, host: &dyn Host, names: &[Box<[u8]>]) {
-        let _serial = self.writers.lock();
+        let _serial = self.serialize_writers();
         for name in names {
             host.announce(name, self.get(name).as_deref());
         }
@@ -160,7 +172,6 @@ impl Store {
     /// Every state, sorted by name.
     pub fn snapshot(&self) -> Vec<(Box<[u8]>, Arc<Presence>)> {
         let mut all: Vec<_> = self
-            .states
             .read()
             .iter()
             .map(|(name, presence)| (name.clone(), Arc::clone(presence)))
@@ -171,7 +182,7 @@ impl Store {
 
     /// Forgets everything and frees the memory (at unload).
     pub fn clear(&self) {
-        *self.states.write() = HashMap::new();
+        *self.write_states() = HashMap::new();
     }
 }
 
@@ -193,13 +204,16 @@ pub(crate) mod tests {
     impl Host for RecordingHost {
         fn persist(&self, name: &[u8], value: &[u8]) -> bool {
             if !self.fail {
-                self.db.lock().push((name.to_vec(), value.to_vec()));
+                self.db
+                    .lock()
+                    .unwrap()
+                    .push((name.to_vec(), value.to_vec()));
             }
             !self.fail
         }
         fn announce(&self, name: &[u8], presence: Option<&Presence>) {
             let seen = presence.map(|p| (p.state(), p.subtype().to_vec(), p.message().to_vec()));
-            self.announced.lock().push((name.to_vec(), seen));
+            self.announced.lock().unwrap().push((name.to_vec(), seen));
         }
     }
 
@@ -210,10 +224,10 @@ pub(crate) mod tests {
             .write(&host, b"CustomPresence:lamp3", b"xa,T24gdmFjYXRpb24=,,e")
             .unwrap();
         assert_eq!(
-            *host.db.lock(),
+            *host.db.lock().unwrap(),
             vec![(b"lamp3".to_vec(), b"xa,T24gdmFjYXRpb24=,,e".to_vec())]
         );
-        let announced = host.announced.lock();
+        let announced = host.announced.lock().unwrap();
         assert_eq!(
             announced[0],
             (
@@ -240,6 +254,7 @@ pub(crate) mod tests {
         assert!(host
             .announced
             .lock()
+            .unwrap()
             .iter()
             .all(|(name, _)| name == b"Alice"));
     }
@@ -260,7 +275,7 @@ pub(crate) mod tests {
             .unwrap_err();
         assert_eq!(err, WriteError::PersistFailed(b"a".to_vec()));
         assert_eq!(store.get(b"a").unwrap().state(), PresenceState::Away);
-        assert!(failing.announced.lock().is_empty());
+        assert!(failing.announced.lock().unwrap().is_empty());
     }
 
     #[test]
@@ -281,7 +296,7 @@ pub(crate) mod tests {
             );
         }
         assert!(store.is_empty());
-        assert!(host.db.lock().is_empty() && host.announced.lock().is_empty());
+        assert!(host.db.lock().unwrap().is_empty() && host.announced.lock().unwrap().is_empty());
     }
 
     /// Stock section 7, defects 5 and 6: names with `/` and long names were cut at load.
@@ -301,6 +316,7 @@ pub(crate) mod tests {
         let mut announced: Vec<_> = host
             .announced
             .lock()
+            .unwrap()
             .iter()
             .map(|(n, _)| n.clone())
             .collect();
@@ -323,6 +339,7 @@ pub(crate) mod tests {
         let mut announced: Vec<_> = host
             .announced
             .lock()
+            .unwrap()
             .iter()
             .map(|(n, p)| (n.clone(), p.is_some()))
             .collect();
@@ -358,13 +375,14 @@ pub(crate) mod tests {
             let last_db = host
                 .db
                 .lock()
+                .unwrap()
                 .iter()
                 .rev()
                 .find(|(k, _)| *k == name)
                 .unwrap()
                 .1
                 .clone();
-            let announced = host.announced.lock();
+            let announced = host.announced.lock().unwrap();
             let last_announced = announced
                 .iter()
                 .rev()

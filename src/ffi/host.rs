@@ -7,11 +7,11 @@ use crate::core::state::PresenceState;
 use crate::core::store::{Host, Store};
 use crate::core::value::Presence;
 use crate::core::{shown, PROVIDER_LABEL, PROVIDER_PREFIX};
-use once_cell::sync::Lazy;
 use std::ffi::CStr;
+use std::sync::LazyLock;
 
 /// Every custom presence state. Filled at load, emptied at unload.
-pub(crate) static STORE: Lazy<Store> = Lazy::new(Store::default);
+pub(crate) static STORE: LazyLock<Store> = LazyLock::new(Store::default);
 
 /// The AstDB family, as the stock module names it.
 const FAMILY: &CStr = c"CustomPresence";

@@ -9,9 +9,9 @@ use super::boundary::{c_bytes, c_string, guard};
 use super::host::{read_astdb, reload_from_astdb, Asterisk, STORE};
 use crate::core::base64;
 use crate::core::value::{Presence, STOCK_INVALID, STOCK_VALID};
-use parking_lot::{Condvar, Mutex};
 use std::ffi::{c_char, c_void};
-use std::time::{Duration, Instant};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 /// Collects failures and reports them to the test framework.
 struct Check {
@@ -103,7 +103,11 @@ extern "C" fn on_presence_message(
         // SAFETY: data is the Inbox the Subscription owns; it outlives the subscription, which
         // is joined before the Inbox is dropped.
         let inbox = unsafe { &*(data as *const Inbox) };
-        inbox.received.lock().push(published);
+        inbox
+            .received
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(published);
         inbox.arrived.notify_all();
     })
 }
@@ -127,21 +131,20 @@ impl Subscription {
 
     /// The first message for `provider` published after subscribing, within 5 seconds.
     fn wait_for(&self, provider: &[u8]) -> Option<Published> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut received = self.inbox.received.lock();
-        loop {
-            if let Some(index) = received.iter().position(|p| p.provider == provider) {
-                return Some(received.remove(index));
-            }
-            if self
-                .inbox
-                .arrived
-                .wait_until(&mut received, deadline)
-                .timed_out()
-            {
-                return None;
-            }
-        }
+        let received = self
+            .inbox
+            .received
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (mut received, _) = self
+            .inbox
+            .arrived
+            .wait_timeout_while(received, Duration::from_secs(5), |r| {
+                !r.iter().any(|p| p.provider == provider)
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        let index = received.iter().position(|p| p.provider == provider)?;
+        Some(received.remove(index))
     }
 }
 

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Runs Asterisk 22 with func_presencestate_rs under valgrind memcheck through a scenario that
+touches every entry point of the module (read, read2, write, the provider, CLI and its
+completion, the test framework, load/unload/reload), then reports the errors and definite
+leaks valgrind found, and which of them have a frame in the module.
+
+    scripts/memcheck [--keep]      (builds the module first)
+
+Exit status 0 when no error is attributable to the module.
+"""
+import os
+import re
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "asterisk-test-suite", "lib"))
+import instance  # noqa: E402
+
+VALGRIND = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite", "--keep-debuginfo=yes", "--num-callers=40",
+            "--log-file=%s/log/valgrind.%%p.txt"]
+OURS = re.compile(r"func_presencestate_rs|fprs_|src/(ffi|core|shim)/")
+
+DIALPLAN = """[general]
+[mc]
+exten => rw,1,Set(PRESENCE_STATE(CustomPresence:dp)=away,${BASE64_ENCODE(sub)},${BASE64_ENCODE(msg, with comma)},e)
+ same => n,Set(r=${PRESENCE_STATE(CustomPresence:dp,value)}|${PRESENCE_STATE(CustomPresence:dp,message)}|${PRESENCE_STATE(CustomPresence:dp,subtype,e)})
+ same => n,Set(bad=${PRESENCE_STATE(CustomPresence:dp,nosuchfield)})
+ same => n,Set(PRESENCE_STATE(CustomPresence:dp)=away,,Lunch, see you)
+ same => n,Set(PRESENCE_STATE(CustomPresence:dp)=not_set,,cleared)
+ same => n,Set(agg=${PRESENCE_STATE(CustomPresence:dp&CustomPresence:alice,value)})
+ same => n,UserEvent(MemcheckDone,Result: ${r})
+ same => n,Hangup()
+exten => 1001,hint,,CustomPresence:alice
+exten => 1002,hint,PJSIP/nobody,CustomPresence:dp
+"""
+
+
+def scenario():
+    module = os.environ["FPRS_MODULE"]
+    ast = instance.AsteriskInstance(mode="ours", module_path=module, name="memcheck",
+                                    configs={"extensions.conf": DIALPLAN})
+    ast.wrapper = [arg.replace("%s", ast.dir) for arg in VALGRIND]
+    started = time.monotonic()
+    ast.start(timeout=900)
+    print("Asterisk under valgrind booted in %.0fs" % (time.monotonic() - started), flush=True)
+    ami = ast.ami(timeout=120, events="call,user")
+    steps = []
+
+    def step(name, fn):
+        fn()
+        steps.append(name)
+
+    step("write (AMI SetVar), plain and refused", lambda: [
+        ami.action({"Action": "SetVar", "Variable": "PRESENCE_STATE(CustomPresence:alice)", "Value": v}, 120)
+        for v in ("away,lunch,back soon", "dnd,,x" * 3, "bored", "chat,%%%,,e")])
+    step("read (AMI Getvar: fixed buffer), incl. refused and core path", lambda: [
+        ami.action({"Action": "Getvar", "Variable": "PRESENCE_STATE(%s)" % a}, 120)
+        for a in ("CustomPresence:alice,value", "CustomPresence:alice,message,e", "CustomPresence:x,status",
+                  "NoSuch:thing,value", "CustomPresence:nobody,subtype")])
+    mark = ami.mark()
+    step("read2/write through the dialplan, not_set via the provider", lambda: (
+        ami.action({"Action": "Originate", "Channel": "Local/rw@mc", "Application": "Wait", "Data": "1"}, 300),
+        ami.wait_for(lambda e: e.get("UserEvent") == "MemcheckDone", start=mark, timeout=300)))
+    step("provider through the presence core (AMI PresenceState, hints)", lambda: (
+        ami.action({"Action": "PresenceState", "Provider": "CustomPresence:alice"}, 120),
+        ast.cli("core show hints", timeout=120)))
+    step("CLI list, change (ok, e, refused), completion", lambda: [
+        ast.cli(c, timeout=120) for c in (
+            "presencestate list", 'presencestate change CustomPresence:team/c "xa,aGk=,,e"',
+            "presencestate change CustomPresence:c bored", "presencestate change",
+            '_command matchesarray "presencestate change CustomPresence:c " "A"')])
+    step("test framework", lambda: ast.cli("test execute category /funcs/func_presencestate_rs/", timeout=600))
+    step("unload/load/reload x3", lambda: [
+        ast.cli("module %s func_presencestate_rs.so" % verb, timeout=300)
+        for _ in range(3) for verb in ("unload", "load", "reload")])
+    ast.stop(timeout=600)
+    return ast.host_dir, steps
+
+
+def report(run_dir):
+    logs = [os.path.join(run_dir, "log", f) for f in os.listdir(os.path.join(run_dir, "log"))
+            if f.startswith("valgrind.")]
+    total = ours = 0
+    summaries, attributable = [], []
+    for path in logs:
+        text = open(path, errors="replace").read()
+        if "asterisk" not in text.split("Command:", 1)[-1].splitlines()[0]:
+            continue                      # a helper process valgrind followed, not Asterisk
+        summaries += [l for l in text.splitlines() if "ERROR SUMMARY" in l or "definitely lost:" in l]
+        # Error blocks are separated by blank lines after the '==PID== ' prefix.
+        blocks = re.split(r"\n==\d+== \n", text)
+        for block in blocks:
+            if re.search(r"Invalid|uninitialised|Mismatched|definitely lost in|overlap|Syscall param", block):
+                total += 1
+                if OURS.search(block):
+                    ours += 1
+                    attributable.append(block)
+    return total, ours, summaries, attributable, logs
+
+
+def main():
+    if not os.environ.get(instance.NS_ENV):
+        os.environ["FPRS_MODULE"] = sys.argv[-1]
+        os.environ["PYTHONPATH"] = HERE
+        run_dir, steps = instance.in_namespace("memcheck:scenario", timeout=3600)
+        total, ours, summaries, attributable, logs = report(run_dir)
+        print("scenario steps: " + "; ".join(steps))
+        print("valgrind logs: " + ", ".join(logs))
+        for line in summaries:
+            print("  " + line)
+        print("memcheck: %d error/leak records in all, %d with a frame in func_presencestate_rs" % (total, ours))
+        for block in attributable:
+            print(block)
+        print("%d passed, %d failed" % (0 if ours else 1, 1 if ours else 0))
+        return 1 if ours else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
