@@ -77,14 +77,35 @@ pub struct Replaced {
     pub changed: Vec<Box<[u8]>>,
 }
 
+/// How many locks writers are spread over (by name), so writes to different names overlap.
+const WRITER_STRIPES: usize = 32;
+
 /// Every custom presence state, by name (the bytes after `CustomPresence:`).
-#[derive(Default)]
 pub struct Store {
     states: RwLock<HashMap<Box<[u8]>, Arc<Presence>>>,
-    /// Held across persist, update and announce, so concurrent writes reach AstDB, memory and
-    /// Stasis in one order and all three end on the same last write. The provider callback
-    /// (which the announcement of `not_set` calls back into) takes only `states`.
-    writers: Mutex<()>,
+    /// A write holds its name's stripe across persist, update and announce, so concurrent
+    /// writes to one name reach AstDB, memory and Stasis in one order and all three end on
+    /// the same last write. Load and reload hold every stripe. The provider callback (which
+    /// the announcement of `not_set` calls back into) takes only `states`.
+    writers: [Mutex<()>; WRITER_STRIPES],
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store { states: RwLock::default(), writers: std::array::from_fn(|_| Mutex::new(())) }
+    }
+}
+
+/// FNV-1a: a cheap, fixed spread of names over the writer stripes.
+fn stripe_of(name: &[u8]) -> usize {
+    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % WRITER_STRIPES as u64) as usize
+}
+
+fn lock_ignoring_poison(lock: &Mutex<()>) -> MutexGuard<'_, ()> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 // The locks ignore poisoning: the store's invariants hold between any two statements (the map
@@ -98,8 +119,13 @@ impl Store {
         self.states.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn serialize_writers(&self) -> MutexGuard<'_, ()> {
-        self.writers.lock().unwrap_or_else(PoisonError::into_inner)
+    fn serialize_writers_of(&self, name: &[u8]) -> MutexGuard<'_, ()> {
+        lock_ignoring_poison(&self.writers[stripe_of(name)])
+    }
+
+    /// Every stripe, always taken in index order so no two callers can deadlock.
+    fn serialize_all_writers(&self) -> Vec<MutexGuard<'_, ()>> {
+        self.writers.iter().map(lock_ignoring_poison).collect()
     }
 
     pub fn get(&self, name: &[u8]) -> Option<Arc<Presence>> {
@@ -119,7 +145,7 @@ impl Store {
     pub fn write(&self, host: &dyn Host, provider: &[u8], value: &[u8]) -> Result<(), WriteError> {
         let name = name_for_write(provider)?;
         let presence = Arc::new(Presence::parse(value).map_err(WriteError::Value)?);
-        let _serial = self.serialize_writers();
+        let _serial = self.serialize_writers_of(name);
         if !host.persist(name, value) {
             return Err(WriteError::PersistFailed(name.to_vec()));
         }
@@ -143,7 +169,7 @@ impl Store {
                 Err(error) => skipped.push(SkippedEntry { name, value, error }),
             }
         }
-        let _serial = self.serialize_writers();
+        let _serial = self.serialize_all_writers();
         let mut states = self.write_states();
         let mut changed: Vec<Box<[u8]>> = states
             .keys()
@@ -163,7 +189,7 @@ impl Store {
     /// Announces the current state of each name (`None` for names no longer stored), in the
     /// writers' order.
     pub fn announce(&self, host: &dyn Host, names: &[Box<[u8]>]) {
-        let _serial = self.serialize_writers();
+        let _serial = self.serialize_all_writers();
         for name in names {
             host.announce(name, self.get(name).as_deref());
         }
