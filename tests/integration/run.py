@@ -46,7 +46,8 @@ def main():
         started = time.monotonic()
         # Run directories are named after the test (helpers.start); a passing test's are
         # removed, a failing test's are kept for its logs. Nothing is ever mounted there.
-        run_name = target.replace(":", "-")
+        # Short: the control socket path inside it must fit a sockaddr_un (108 bytes).
+        run_name = target.split(":")[1][len("test_"):][:32]
         os.environ["FPRS_RUN_NAME"] = run_name
         try:
             in_namespace(target, timeout=300)
