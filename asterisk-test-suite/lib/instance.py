@@ -210,7 +210,12 @@ messages => notice,warning,error,verbose(3)
         for old in os.listdir(moddir):
             os.unlink(os.path.join(moddir, old))
         for m in os.listdir(self.root + PKG_MODDIR):
-            os.symlink(os.path.join(PKG_MODDIR, m), os.path.join(moddir, m))
+            if m == STOCK_SO:
+                # A copy, not a link: AMI ModuleLoad (used by tests to unload and load the
+                # presence module) refuses a module whose real path is outside astmoddir.
+                shutil.copyfile(self.root + PKG_MODDIR + "/" + m, os.path.join(moddir, m))
+            else:
+                os.symlink(os.path.join(PKG_MODDIR, m), os.path.join(moddir, m))
         if self.module_path and os.path.exists(self.module_path):
             shutil.copyfile(self.module_path, os.path.join(moddir, OUR_SO))
         elif self.mode == "ours":
