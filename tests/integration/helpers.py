@@ -8,10 +8,15 @@ from instance import DEFAULT_MODULE, AsteriskInstance
 MODULE = os.environ.get("FPRS_MODULE", DEFAULT_MODULE)
 
 
+def prepare(mode="ours", **kwargs):
+    """An Asterisk with our module (mode "ours") or the stock one ("stock"), not yet started."""
+    kwargs.setdefault("name", os.environ.get("FPRS_RUN_NAME", "run"))
+    return AsteriskInstance(mode=mode, module_path=MODULE, **kwargs)
+
+
 def start(mode="ours", **kwargs):
     """A started Asterisk with our module (mode "ours") or the stock one ("stock")."""
-    kwargs.setdefault("name", os.environ.get("FPRS_RUN_NAME", "run"))
-    return AsteriskInstance(mode=mode, module_path=MODULE, **kwargs).start()
+    return prepare(mode, **kwargs).start()
 
 
 def setvar(ami, provider, value):
