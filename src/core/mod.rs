@@ -7,6 +7,8 @@
 
 pub mod base64;
 pub mod cli;
+#[cfg(any(test, fuzzing))]
+pub mod fuzz_checks;
 pub mod read;
 pub mod state;
 pub mod store;
