@@ -1,0 +1,535 @@
+"""The benchmark's work inside the namespace: one Asterisk 22, both presence modules in its
+module directory, neither autoloaded; each round loads one, runs the workloads, unloads it, and
+loads the other (see bench/run and docs/BENCHMARKS.md).
+
+Every elapsed time is taken inside Asterisk: the dialplan stores ${STRFTIME(,,%s.%6q)} in a
+global variable before and after its loop and reports both in a UserEvent at the end; for
+hint_fanout the end is the `Timestamp` Asterisk stamps on the last PresenceStatus event
+(manager.conf timestampevents); for load_100k it is Asterisk's clock read by AMI Getvar just
+before and just after the ModuleLoad action (one AMI round trip, measured and reported).
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import time
+
+import instance
+from instance import AMI_SECRET, AMI_USER, OUR_SO, STOCK_SO, AsteriskError, AsteriskInstance
+
+MODULES = {"stock": STOCK_SO, "ours": OUR_SO}
+WORKLOADS = ("floor", "writes", "reads", "concurrent_writes", "load_100k", "hint_fanout")
+EXTRAS = ("db_put", "db_get")            # AstDB alone through DB(): the floor of a write / read
+NOW = "${STRFTIME(,,%s.%6q)}"
+
+FULL = {"iterations": 20000, "names": 1000, "cw_channels": 8, "cw_iterations": 5000,
+        "load_states": 100000, "hints": 1000, "rounds": 5, "warmup": 1}
+QUICK = {"iterations": 2000, "names": 100, "cw_channels": 8, "cw_iterations": 500,
+         "load_states": 10000, "hints": 100, "rounds": 2, "warmup": 1}
+
+
+def say(text):
+    print(time.strftime("%H:%M:%S ") + text, flush=True)
+
+
+# -- configuration ---------------------------------------------------------------------
+
+def loop(exten, body, n="${N}"):
+    """A timed While loop of `n` iterations running `body` (with ${i} the counter)."""
+    return f"""\
+exten => {exten},1,Answer()
+ same => n,Set(i=0)
+ same => n,Set(GLOBAL(t0_${{TAG}})={NOW})
+ same => n,While($[${{i}} < {n}])
+ same => n,{body}
+ same => n,Set(i=$[${{i}} + 1])
+ same => n,EndWhile()
+ same => n,Set(GLOBAL(t1_${{TAG}})={NOW})
+ same => n,UserEvent(BenchDone,Tag: ${{TAG}},T0: ${{GLOBAL(t0_${{TAG}})}},T1: ${{GLOBAL(t1_${{TAG}})}},Last: ${{x}})
+ same => n,Hangup()
+"""
+
+
+def dialplan(sizes):
+    m = sizes["names"]
+    name = f"n$[${{i}} % {m}]"
+    return "\n".join([
+        "[general]\nstatic = yes\nwriteprotect = yes\n",
+        "[default]\n",
+        "[bench]",
+        loop("floor", f"Set(x=${{LEN({name})}})"),
+        loop("writes", f"Set(PRESENCE_STATE(CustomPresence:{name})=away,sub${{i}},msg${{i}})"),
+        loop("reads", f"Set(x=${{PRESENCE_STATE(CustomPresence:{name},message)}})"),
+        loop("db_put", f"Set(DB(CustomPresence/{name})=away,sub${{i}},msg${{i}})"),
+        loop("db_get", f"Set(x=${{DB(CustomPresence/{name})}})"),
+        # hint_fanout: a distinct hinted name per write, the TAG as subtype (a change each time)
+        loop("hints", "Set(PRESENCE_STATE(CustomPresence:h${i})=away,${TAG},m${i})"),
+        # concurrent_writes: each channel K waits at a barrier (GLOBAL(go_TAG)), then writes
+        f"""\
+exten => cw,1,Answer()
+ same => n,Set(i=0)
+ same => n,Set(GLOBAL(ready_${{TAG}}_${{K}})=1)
+ same => n,While($["${{GLOBAL(go_${{TAG}})}}" != "1"])
+ same => n,Wait(0.002)
+ same => n,EndWhile()
+ same => n,Set(GLOBAL(t0_${{TAG}}_${{K}})={NOW})
+ same => n,While($[${{i}} < ${{N}}])
+ same => n,Set(PRESENCE_STATE(CustomPresence:{name})=away,c${{K}},m${{i}})
+ same => n,Set(i=$[${{i}} + 1])
+ same => n,EndWhile()
+ same => n,Set(GLOBAL(t1_${{TAG}}_${{K}})={NOW})
+ same => n,UserEvent(BenchDone,Tag: ${{TAG}}_${{K}},T0: ${{GLOBAL(t0_${{TAG}}_${{K}})}},T1: ${{GLOBAL(t1_${{TAG}}_${{K}})}},Last: )
+ same => n,Hangup()
+""",
+        '#include "bench_hints.conf"',
+        "",
+    ])
+
+
+def hints_conf(count):
+    lines = ["[bench-hints]"]
+    lines += ["exten => h%d,hint,,CustomPresence:h%d" % (i, i) for i in range(count)]
+    return "\n".join(lines) + "\n"
+
+
+def configs(sizes):
+    return {
+        "extensions.conf": dialplan(sizes),
+        "bench_hints.conf": hints_conf(0),
+        # The harness's manager.conf plus timestampevents: every event carries Asterisk's clock.
+        "manager.conf": f"""\
+[general]
+enabled = yes
+port = 5038
+bindaddr = 127.0.0.1
+displayconnects = no
+timestampevents = yes
+; Per-step dialplan events (the sample manager.conf's own suggestion): otherwise each loop
+; iteration queues about 7 AMI events, some 100 MB of event queue per loop.
+disabledevents = Newexten,VarSet
+
+[{AMI_USER}]
+secret = {AMI_SECRET}
+read = all
+write = all
+""",
+        # No verbose logging: each dialplan step would otherwise write a log line.
+        "logger.conf": "[general]\ndateformat = %F %T.%3q\n\n[logfiles]\nmessages => notice,warning,error\n",
+        # Neither presence module autoloads (the harness noloads the stock one in mode "ours");
+        # the benchmark loads and unloads them itself.
+        "modules.conf": "[modules]\nnoload => %s\n" % OUR_SO,
+    }
+
+
+# -- one Asterisk --------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, ast, sizes):
+        self.ast = ast
+        self.sizes = sizes
+        self.pid = ast.proc.pid                      # chroot execs asterisk: the same process
+        self.ami = ast.ami(timeout=30, events="user")  # only UserEvents: the loops' reports
+        # Root console verbosity 0 (asterisk.conf says 3): otherwise every dialplan step
+        # formats an "Executing ..." line. Through AMI: `asterisk -rx` would set only its own.
+        self.command("core set verbose 0")
+        if "Root console verbosity:      0" not in self.command("core show settings"):
+            raise AsteriskError("could not set the root console verbosity to 0")
+        # hint_fanout's listener, connected once for the whole run; Asterisk sends it only
+        # PresenceStatus events (an AMI filter), so Python parses little while Asterisk works.
+        self.listener = ast.ami(timeout=30, events="call")
+        r = self.listener.action({"Action": "Filter", "Operation": "Add",
+                                  "Filter": "Event: PresenceStatus"})
+        if r.get("Response") != "Success":
+            raise AsteriskError("AMI Filter: %r" % dict(r))
+        self.tags = 0
+        self.loaded = None
+
+    # Asterisk's process, seen through the namespace's /proc (mounted in the root).
+    def _proc(self, name):
+        with open("%s/proc/%d/%s" % (self.ast.root, self.pid, name)) as f:
+            return f.read()
+
+    def rss_kib(self):
+        for line in self._proc("status").splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AsteriskError("no VmRSS for Asterisk")
+
+    def cpu_ticks(self):
+        fields = self._proc("stat").rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])     # utime + stime, all threads
+
+    def settle(self, timeout=300):
+        """Waits until Asterisk is idle (queued Stasis work done): two quiet 0.2 s windows."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        last = self.cpu_ticks()
+        while quiet < 2:
+            time.sleep(0.2)
+            now = self.cpu_ticks()
+            quiet = quiet + 1 if now - last <= 1 else 0
+            last = now
+            if time.monotonic() > deadline:
+                raise AsteriskError("Asterisk stayed busy for %ss" % timeout)
+
+    def command(self, cli, timeout=60):
+        r = self.ami.action({"Action": "Command", "Command": cli}, timeout)
+        if r.get("Response") not in ("Success", "Follows"):
+            raise AsteriskError("CLI %r failed: %r" % (cli, dict(r)))
+        return "\n".join(v for k, v in r.headers if k.lower() == "output")
+
+    def getvar(self, name):
+        r = self.ami.action({"Action": "Getvar", "Variable": name})
+        if r.get("Response") != "Success":
+            raise AsteriskError("Getvar %s: %r" % (name, dict(r)))
+        return r.get("Value", "")
+
+    def clock(self):
+        return float(self.getvar("STRFTIME(,,%s.%6q)"))
+
+    # -- modules -----------------------------------------------------------------------
+
+    def module(self, action, mod, timeout=600):
+        so = MODULES[mod]
+        r = self.ami.action({"Action": "ModuleLoad", "LoadType": action, "Module": so}, timeout)
+        if r.get("Response") != "Success":
+            raise AsteriskError("module %s %s: %r\n%s" % (action, so, dict(r), self.ast._tail()))
+        if self.ast.module_loaded(so) != (action == "load"):
+            raise AsteriskError("module %s %s did not take effect" % (action, so))
+        self.loaded = mod if action == "load" else None
+
+    def load(self, mod):
+        self.module("load", mod)
+        self.settle()
+
+    def unload(self):
+        if self.loaded:
+            self.module("unload", self.loaded)
+            self.settle()
+
+    # -- dialplan loops ----------------------------------------------------------------
+
+    def tag(self):
+        self.tags += 1
+        return "b%d" % self.tags
+
+    def originate(self, exten, tag, n, **variables):
+        variables.update(TAG=tag, N=n)
+        r = self.ami.action({"Action": "Originate", "Channel": "Local/%s@bench" % exten,
+                             "Application": "Wait", "Data": "3600", "Async": "true",
+                             "Variable": ["%s=%s" % kv for kv in variables.items()]})
+        if r.get("Response") != "Success":
+            raise AsteriskError("Originate %s: %r" % (exten, dict(r)))
+
+    def done(self, tags, timeout=600):
+        """The BenchDone UserEvents of `tags`: {tag: (t0, t1, last)}."""
+        wanted = set(tags)
+        events = self.ami.wait_for(
+            lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "BenchDone"
+            and e.get("Tag") in wanted, timeout=timeout, count=len(wanted))
+        events = [events] if len(wanted) == 1 else events
+        return {e["Tag"]: (float(e["T0"]), float(e["T1"]), e.get("Last", "")) for e in events}
+
+    def run_loop(self, exten, n):
+        tag = self.tag()
+        self.originate(exten, tag, n)
+        t0, t1, last = self.done([tag])[tag]
+        return t1 - t0, last
+
+    def concurrent_writes(self):
+        s = self.sizes
+        tag = self.tag()
+        ks = range(s["cw_channels"])
+        for k in ks:
+            self.originate("cw", tag, s["cw_iterations"], K=k)
+        deadline = time.monotonic() + 60
+        while not all(self.getvar("ready_%s_%d" % (tag, k)) == "1" for k in ks):
+            if time.monotonic() > deadline:
+                raise AsteriskError("concurrent_writes: the channels never got ready")
+            time.sleep(0.02)
+        self.ami.action({"Action": "SetVar", "Variable": "go_" + tag, "Value": "1"})
+        got = self.done(["%s_%d" % (tag, k) for k in ks])
+        starts = [t0 for t0, _, _ in got.values()]
+        return max(t1 for _, t1, _ in got.values()) - min(starts), max(starts) - min(starts)
+
+    def set_hints(self, count):
+        with open(self.ast.host("etc", "bench_hints.conf"), "w") as f:
+            f.write(hints_conf(count))
+        self.command("dialplan reload")
+        out = self.command("core show hints")
+        if count and "%d hints registered" % count not in out:
+            raise AsteriskError("expected %d hints, got: %s" % (count, out[-200:]))
+
+    def hint_fanout(self):
+        """Time from the start of `hints` writes until the last PresenceStatus is emitted."""
+        n = self.sizes["hints"]
+        self.set_hints(n)
+        self.settle()
+        listener = self.listener
+        tag = self.tag()
+        mark = listener.mark()
+        self.originate("hints", tag, n)
+        t0, _, _ = self.done([tag])[tag]
+        deadline = time.monotonic() + 300
+        while True:
+            found = listener.events(lambda e: e.get("Event") == "PresenceStatus"
+                                    and e.get("Subtype") == tag, start=mark)
+            if len(found) >= n:
+                break
+            if time.monotonic() > deadline:
+                raise AsteriskError("hint_fanout: %d of %d PresenceStatus events" % (len(found), n))
+            time.sleep(0.05)
+        if len({e.get("Exten") for e in found}) != n:
+            raise AsteriskError("hint_fanout: events for %d distinct hints, wanted %d"
+                                % (len({e.get("Exten") for e in found}), n))
+        elapsed = max(float(e["Timestamp"]) for e in found) - t0
+        self.settle()
+        self.set_hints(0)
+        self.settle()
+        return elapsed
+
+    def check_state(self, name, want_message):
+        got = self.getvar("PRESENCE_STATE(CustomPresence:%s,message)" % name)
+        if got != want_message:
+            raise AsteriskError("%s read back %r, expected %r" % (name, got, want_message))
+
+    def small_workloads(self, mod):
+        """floor, db_put, writes, reads, db_get, concurrent_writes, hint_fanout with `mod` loaded."""
+        s, n = self.sizes, self.sizes["iterations"]
+        last_i = n - 1
+        last_name = "n%d" % (last_i % s["names"])
+        res = {}
+        res["floor"], _ = self.run_loop("floor", n)
+        self.settle()
+        res["db_put"], _ = self.run_loop("db_put", n)
+        self.settle()
+        res["writes"], _ = self.run_loop("writes", n)
+        self.settle()
+        self.check_state(last_name, "msg%d" % last_i)
+        res["reads"], last = self.run_loop("reads", n)
+        if last != "msg%d" % last_i:
+            raise AsteriskError("reads: the last read gave %r, expected msg%d" % (last, last_i))
+        self.settle()
+        res["db_get"], last = self.run_loop("db_get", n)
+        if last != "away":                # UserEvent cuts "away,sub..,msg.." at its comma
+            raise AsteriskError("db_get: the last read gave %r" % last)
+        self.settle()
+        res["concurrent_writes"], skew = self.concurrent_writes()
+        self.settle()
+        res["hint_fanout"] = self.hint_fanout()
+        return res, skew
+
+    # -- load_100k -----------------------------------------------------------------------
+
+    def fill_astdb(self, count):
+        """`count` states CustomPresence/load<k> written into AstDB by one SQL statement."""
+        self.command("database query \"WITH RECURSIVE c(k) AS (SELECT 0 UNION ALL SELECT k + 1 "
+                     "FROM c WHERE k < %d) INSERT OR REPLACE INTO astdb (key, value) SELECT "
+                     "'/CustomPresence/load' || k, 'away,lunch,Back at ' || (k %% 1440) FROM c\""
+                     % (count - 1), timeout=300)
+        stored = self.count_astdb()
+        if stored < count:
+            raise AsteriskError("AstDB holds %d CustomPresence states, wanted >= %d" % (stored, count))
+        return stored
+
+    def count_astdb(self):
+        out = self.command("database query \"SELECT count(*) AS states FROM astdb WHERE key "
+                           "LIKE '/CustomPresence/%'\"")
+        for line in out.splitlines():
+            if line.strip().startswith("states"):
+                return int(line.split()[-1])
+        raise AsteriskError("database query gave no count: %r" % out)
+
+    def timed_load(self, mod):
+        """module load with `mod`: Asterisk's clock just before and after (one AMI round trip
+        each), RSS before, at return, and once the queued announcements are processed."""
+        rss0 = self.rss_kib()
+        t0 = self.clock()
+        self.ami.action({"Action": "ModuleLoad", "LoadType": "load", "Module": MODULES[mod]}, 600)
+        t1 = self.clock()
+        rss1 = self.rss_kib()
+        if not self.ast.module_loaded(MODULES[mod]):
+            raise AsteriskError("module load %s failed\n%s" % (mod, self.ast._tail()))
+        self.loaded = mod
+        self.settle()
+        rss2 = self.rss_kib()
+        return {"elapsed": t1 - t0, "rss_before_kib": rss0, "rss_at_return_kib": rss1,
+                "rss_settled_kib": rss2}
+
+    def ami_overhead(self):
+        """The same clock-read pair around a no-op action (Ping)."""
+        t0 = self.clock()
+        self.ami.action({"Action": "Ping"})
+        return self.clock() - t0
+
+
+def order(round_no):
+    """Alternate which module goes first, so drift during a run hits both alike."""
+    return ("stock", "ours") if round_no % 2 == 0 else ("ours", "stock")
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def start_instance(module_path, sizes, name):
+    ast = AsteriskInstance(mode="ours", module_path=module_path, configs=configs(sizes), name=name)
+    ast.start(timeout=120)
+    stock_copy(ast)
+    return ast
+
+
+def stock_copy(ast):
+    """AMI ModuleLoad refuses a module whose real path is outside the module directory: the
+    stock module must be a copy there, as ours is, not a link to the packaged file."""
+    link = ast.host("modules", STOCK_SO)
+    if os.path.islink(link):
+        os.unlink(link)
+        shutil.copyfile(ast.root + instance.PKG_MODDIR + "/" + STOCK_SO, link)
+
+
+def run(module_path, sizes, keep=False):
+    """The whole benchmark; returns raw samples, memory figures and context (JSON-able)."""
+    samples = {w: {"stock": [], "ours": []} for w in WORKLOADS + EXTRAS}
+    skews, load_runs, overhead = [], {"stock": [], "ours": []}, []
+    ast = start_instance(module_path, sizes, "bench")
+    try:
+        b = Bench(ast, sizes)
+        version = ast.cli("core show version").strip()
+        say("Asterisk up (%s), pid %d, RSS %d KiB" % (version.split()[1], b.pid, b.rss_kib()))
+        for mod in MODULES.values():
+            if ast.module_loaded(mod):
+                raise AsteriskError("%s is loaded at start; the benchmark loads it itself" % mod)
+        b.settle()
+        log_start = len(ast.log_text())           # warnings of start-up are not the run's
+        total = sizes["warmup"] + sizes["rounds"]
+        for r in range(total):
+            label = "warm-up" if r < sizes["warmup"] else "round %d/%d" % (r - sizes["warmup"] + 1, sizes["rounds"])
+            for mod in order(r):
+                b.load(mod)
+                res, skew = b.small_workloads(mod)
+                b.unload()
+                say("%-11s %-5s %s" % (label, mod, "  ".join(
+                    "%s %.3f" % (w, res[w]) for w in ("floor", "db_put", "writes", "reads",
+                                                      "db_get", "concurrent_writes", "hint_fanout"))))
+                if r >= sizes["warmup"]:
+                    for w, v in res.items():
+                        samples[w][mod].append(v)
+                    skews.append(skew)
+        say("load_100k: writing %d states into AstDB" % sizes["load_states"])
+        stored = b.fill_astdb(sizes["load_states"])
+        b.settle()
+        say("AstDB holds %d CustomPresence states" % stored)
+        for r in range(total):
+            label = "warm-up" if r < sizes["warmup"] else "round %d/%d" % (r - sizes["warmup"] + 1, sizes["rounds"])
+            for mod in order(r):
+                m = b.timed_load(mod)
+                b.unload()
+                overhead.append(b.ami_overhead())
+                say("%-11s %-5s load_100k %.3f s  RSS %d -> %d (return) -> %d KiB (settled)" % (
+                    label, mod, m["elapsed"], m["rss_before_kib"], m["rss_at_return_kib"],
+                    m["rss_settled_kib"]))
+                if r >= sizes["warmup"]:
+                    samples["load_100k"][mod].append(m["elapsed"])
+                    load_runs[mod].append(m)
+        warnings = [l for l in ast.log_text()[log_start:].splitlines()
+                    if "WARNING[" in l or "ERROR[" in l]
+        # A burst of announcements fills Stasis queues past their high-water mark of 500
+        # (load_100k with either module): counted apart from other warnings.
+        queue_warnings = [l for l in warnings if "queue reached" in l]
+        warnings = [l for l in warnings if "queue reached" not in l]
+    finally:
+        if keep:
+            ast.stop()
+            say("kept run directory %s" % ast.host_dir)
+        else:
+            ast.cleanup()
+    memory = {mod: memory_probe(module_path, sizes, mod, keep) for mod in MODULES}
+    return {"asterisk": version, "samples": samples, "stored_states": stored,
+            "concurrent_start_skew": skews, "load_runs": load_runs,
+            "ami_clock_overhead": overhead, "memory": memory,
+            "log_warnings": warnings[-20:], "log_warning_count": len(warnings),
+            "queue_warning_count": len(queue_warnings)}
+
+
+def memory_probe(module_path, sizes, mod, keep):
+    """RSS growth from loading `mod` over the same AstDB in a fresh Asterisk (in the shared
+    instance, memory freed by earlier rounds is reused, so its RSS deltas understate)."""
+    ast = start_instance(module_path, sizes, "benchmem")
+    try:
+        b = Bench(ast, sizes)
+        stored = b.fill_astdb(sizes["load_states"])
+        b.settle()
+        m = b.timed_load(mod)
+        m["bytes_per_state_at_return"] = (m["rss_at_return_kib"] - m["rss_before_kib"]) * 1024 / stored
+        m["bytes_per_state_settled"] = (m["rss_settled_kib"] - m["rss_before_kib"]) * 1024 / stored
+        m["states"] = stored
+        say("memory %-5s fresh Asterisk: load %.3f s, RSS %d -> %d (return) -> %d KiB (settled): "
+            "%.0f bytes/state settled" % (mod, m["elapsed"], m["rss_before_kib"], m["rss_at_return_kib"],
+                                          m["rss_settled_kib"], m["bytes_per_state_settled"]))
+        return m
+    finally:
+        if keep:
+            ast.stop()
+        else:
+            ast.cleanup()
+
+
+# -- bench/callgrind ---------------------------------------------------------------------
+
+VALGRIND_FILES = ("callgrind-amd64-linux", "vgpreload_core-amd64-linux.so", "default.supp")
+
+
+def callgrind_profile(module_path, mod, op, collect, ops, states, out_file):
+    """bench/callgrind's work in the namespace: one Asterisk under valgrind --tool=callgrind
+    collecting only inside the `collect` functions, `mod` loaded, then operation `op`."""
+    sizes = dict(FULL)
+    ast = AsteriskInstance(mode="ours", module_path=module_path, configs=configs(sizes),
+                           name="callgrind-%s-%s" % (mod, op))
+    ast._write_configs()          # as AsteriskInstance.start(), but Asterisk under valgrind
+    ast._populate_dirs()
+    stock_copy(ast)
+    vg = ast.host("valgrind")
+    os.makedirs(vg)
+    shutil.copy("/usr/bin/valgrind.bin", os.path.join(vg, "valgrind"))
+    for name in VALGRIND_FILES:
+        shutil.copy(os.path.join("/usr/libexec/valgrind", name), vg)
+    inner_out = ast.dir + "/log/callgrind.out"
+    with open(ast.host("log", "console"), "ab") as console:
+        ast.proc = subprocess.Popen(
+            ["chroot", ast.root, "env", "VALGRIND_LIB=" + ast.dir + "/valgrind",
+             ast.dir + "/valgrind/valgrind", "--tool=callgrind", "--collect-atstart=no",
+             "--callgrind-out-file=" + inner_out]
+            + ["--toggle-collect=" + f for f in collect]
+            + ["asterisk", "-f", "-C", ast.conf],
+            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while not os.path.exists(ast.host("run", "asterisk.ctl")):
+            if ast.proc.poll() is not None or time.monotonic() > deadline:
+                raise AsteriskError("Asterisk under valgrind did not start\n" + ast._tail())
+            time.sleep(0.5)
+        ast.cli("core waitfullybooted", timeout=600)
+        b = Bench(ast, sizes)
+        b.settle(timeout=600)
+        if op == "load":
+            b.fill_astdb(states)
+            b.settle(timeout=600)
+        b.module("load", mod)
+        b.settle(timeout=600)
+        if op == "floor":
+            b.run_loop("floor", ops)
+            b.settle(timeout=600)
+        if op in ("write", "read"):
+            b.run_loop("writes", ops)
+            b.settle(timeout=600)
+        if op == "read":
+            b.run_loop("reads", ops)
+            b.settle(timeout=600)
+        count = b.count_astdb()
+    finally:
+        ast.stop(timeout=600)
+    shutil.copyfile(ast.host("log", "callgrind.out"), out_file)
+    ast.cleanup()
+    return count
