@@ -92,7 +92,10 @@ pub struct Store {
 
 impl Default for Store {
     fn default() -> Store {
-        Store { states: RwLock::default(), writers: std::array::from_fn(|_| Mutex::new(())) }
+        Store {
+            states: RwLock::default(),
+            writers: std::array::from_fn(|_| Mutex::new(())),
+        }
     }
 }
 
