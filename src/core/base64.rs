@@ -58,6 +58,13 @@ fn sextet(byte: u8) -> Option<u32> {
 
 /// Decodes padded or unpadded base64.
 pub fn decode(input: &[u8]) -> Result<Vec<u8>, Base64Error> {
+    let mut out = Vec::new();
+    decode_into(input, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes padded or unpadded base64, appending to `out`; on error `out` may hold part of it.
+pub fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Result<(), Base64Error> {
     let data_len = input.len() - input.iter().rev().take_while(|&&b| b == b'=').count();
     let padding = input.len() - data_len;
     if padding > 2 || data_len % 4 == 1 || (padding > 0 && input.len() % 4 != 0) {
@@ -69,7 +76,7 @@ pub fn decode(input: &[u8]) -> Result<Vec<u8>, Base64Error> {
             None => Err(Base64Error::BadLength),
         };
     }
-    let mut out = Vec::with_capacity(data_len / 4 * 3 + 2);
+    out.reserve(data_len / 4 * 3 + 2);
     for (index, chunk) in input[..data_len].chunks(4).enumerate() {
         let mut n = 0u32;
         for (i, &byte) in chunk.iter().enumerate() {
@@ -79,7 +86,7 @@ pub fn decode(input: &[u8]) -> Result<Vec<u8>, Base64Error> {
         let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
         out.extend_from_slice(&bytes[..chunk.len() - 1]);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,13 +1,15 @@
 //! The CLI commands `presencestate list` and `presencestate change`, as text.
 
 use super::state::PresenceState;
+use super::store::Name;
 use super::value::Presence;
+use std::sync::Arc;
 
 const RULE: &str = "---------------------------------------------------------------------\n";
 
 /// `presencestate list` in the stock layout: name, state, subtype and message as stored, and
 /// the base64 flag. Unlike stock, the full name is shown (stock cut it at its last `/`).
-pub fn list(states: &[(Box<[u8]>, std::sync::Arc<Presence>)]) -> Vec<u8> {
+pub fn list(states: &[(Name, Arc<Presence>)]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(b"\n");
     out.extend_from_slice(RULE.as_bytes());
@@ -59,12 +61,11 @@ pub fn complete_state(word: &[u8], n: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn list_shows_full_names_and_stored_text() {
         let states = vec![(
-            Box::from(&b"team/alice"[..]),
+            Name::from(&b"team/alice"[..]),
             Arc::new(Presence::parse(b"away,ZG93bg==,,e").unwrap()),
         )];
         let text = String::from_utf8(list(&states)).unwrap();

@@ -28,10 +28,11 @@ use super::cli;
 use super::custom_presence_name;
 use super::read::{parse_read, render, Field, ReadError, ReadRequest};
 use super::state::PresenceState;
-use super::store::{name_for_write, Host, Store, WriteError};
+use super::store::{name_for_write, Host, Name, Store, WriteError};
 use super::value::{Presence, ValueError};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{CStr, CString};
 
 /// An error's WARNING text quotes user text through `shown`, so a long input never makes a
 /// long log line: 200 quoted bytes (3 bytes each when not UTF-8), plus the fixed wording.
@@ -135,10 +136,13 @@ type Fields<'a> = (
     Option<(Vec<u8>, Vec<u8>)>,
 );
 
-/// `state[,subtype[,message[,options]]]` from its definition: at most four comma-separated
-/// fields, a non-empty state name in any case, options only `e`, and with `e` both subtype and
+/// `state[,subtype[,message[,options]]]` from its definition: no NUL byte anywhere (values
+/// are C strings), at most four comma-separated fields, a non-empty state name in any case, options only `e`, and with `e` both subtype and
 /// message base64 without NUL once decoded (the subtype checked first).
 fn reference_value(text: &[u8]) -> Result<Fields<'_>, ValueError> {
+    if text.contains(&0) {
+        return Err(ValueError::NulByte);
+    }
     let fields: Vec<&[u8]> = text.split(|&b| b == b',').collect();
     if fields.len() > 4 {
         return Err(ValueError::TooManyFields(fields.len()));
@@ -235,18 +239,12 @@ pub fn value_parser(data: &[u8]) {
         b",e",
     ]
     .concat();
-    match Presence::parse(&encoded) {
-        Ok(q) => {
-            assert!(q.base64() && q.announces_same(&p) && p.announces_same(&q));
-            assert!(!p.subtype().contains(&0) && !p.message().contains(&0));
-        }
-        Err(ValueError::NulInDecoded { field }) => {
-            let nul_subtype = p.subtype().contains(&0);
-            assert_eq!(field, if nul_subtype { "subtype" } else { "message" });
-            assert!(nul_subtype || p.message().contains(&0));
-        }
-        Err(error) => panic!("re-encoded {encoded:?} refused: {error}"),
-    }
+    // A parsed value's texts never hold NUL (Asterisk takes them as C strings), so the
+    // encoded form always parses.
+    assert!(!p.subtype().contains(&0) && !p.message().contains(&0));
+    let q = Presence::parse(&encoded)
+        .unwrap_or_else(|error| panic!("re-encoded {encoded:?} refused: {error}"));
+    assert!(q.base64() && q.announces_same(&p) && p.announces_same(&q));
     if !p.subtype().contains(&b',') && !p.message().contains(&b',') {
         let plain = [name, b",", p.subtype(), b",", p.message()].concat();
         let q = Presence::parse(&plain).expect("plain form parses");
@@ -268,9 +266,10 @@ struct Recorder {
 }
 
 impl Host for Recorder {
-    fn persist(&self, name: &[u8], value: &[u8]) -> bool {
+    fn persist(&self, name: &CStr, value: &CStr) -> bool {
         if !self.refuse {
-            self.db.borrow_mut().push((name.to_vec(), value.to_vec()));
+            let entry = (name.to_bytes().to_vec(), value.to_bytes().to_vec());
+            self.db.borrow_mut().push(entry);
         }
         !self.refuse
     }
@@ -333,7 +332,8 @@ fn check_load(
         }
     }
 
-    let replaced = store.replace_all(entries);
+    let borrowed: Vec<(&[u8], &[u8])> = entries.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+    let replaced = store.replace_all(&borrowed);
     let got_skipped: Vec<_> = replaced
         .skipped
         .into_iter()
@@ -361,6 +361,12 @@ fn check_load(
     assert!(host.db.borrow().is_empty(), "a load wrote to AstDB");
 }
 
+/// The C string a caller holding `bytes` passes: everything before the first NUL.
+fn c_string_of(bytes: &[u8]) -> CString {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    CString::new(&bytes[..end]).expect("cut at the first NUL")
+}
+
 /// One write, as the dialplan and `presencestate change` do it, checked against the model.
 fn check_write(
     store: &Store,
@@ -369,8 +375,10 @@ fn check_write(
     provider: &[u8],
     value: &[u8],
 ) -> Result<(), WriteError> {
+    let (provider_c, value_c) = (c_string_of(provider), c_string_of(value));
+    let (provider, value) = (provider_c.to_bytes(), value_c.to_bytes());
     let (db_before, announced_before) = (host.db.borrow().len(), host.announced.borrow().len());
-    let result = store.write(host, provider, value);
+    let result = store.write(host, &provider_c, &value_c);
     let expected = name_for_write(provider).and_then(|name| {
         let presence = Presence::parse(value).map_err(WriteError::Value)?;
         if host.refuse {
@@ -456,7 +464,7 @@ const COMPLETIONS: [&str; 7] = [
 
 /// `presencestate list` read back in order: the fixed header, one block per state with the
 /// full name and the subtype and message as stored, and the footer (or the empty notice).
-fn check_list(text: &[u8], states: &[(Box<[u8]>, std::sync::Arc<Presence>)]) {
+fn check_list(text: &[u8], states: &[(Name, std::sync::Arc<Presence>)]) {
     let mut rest = text;
     let mut take = |expected: &[u8]| {
         assert!(

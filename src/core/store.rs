@@ -4,13 +4,14 @@
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
     /// Stores `value` under family `CustomPresence`, key `name`. False when AstDB refused it.
-    fn persist(&self, name: &[u8], value: &[u8]) -> bool;
+    fn persist(&self, name: &CStr, value: &CStr) -> bool;
     /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
     fn announce(&self, name: &[u8], presence: Option<&Presence>);
 }
@@ -70,24 +71,34 @@ pub struct SkippedEntry {
     pub error: ValueError,
 }
 
+/// A name as the store keeps it: shared, so listing and announcing never copy it.
+pub type Name = Arc<[u8]>;
+
 /// What [`Store::replace_all`] found.
 #[derive(Debug, Default)]
 pub struct Replaced {
     pub skipped: Vec<SkippedEntry>,
-    pub changed: Vec<Box<[u8]>>,
+    pub changed: Vec<Name>,
 }
 
 /// How many locks writers are spread over (by name), so writes to different names overlap.
-const WRITER_STRIPES: usize = 32;
+const STRIPES: usize = 32;
+
+type States = HashMap<Name, Arc<Presence>>;
 
 /// Every custom presence state, by name (the bytes after `CustomPresence:`).
+///
+/// Writes to one name reach AstDB, memory and Stasis in one order, so all three end on the
+/// same last write: a write holds its name's `writers` stripe across the AstDB put and the
+/// memory update, then its `announcers` stripe to announce, and announces only if memory
+/// still holds its state (otherwise a later write or reload announces the newer one). A write
+/// overtaken before it could announce is thus not announced: subscribers get the newest state,
+/// not a replay of one already replaced, and the writer's lock is free during the publish. Load and reload hold every stripe. The
+/// provider callback (which the announcement of `not_set` calls back into) takes only `states`.
 pub struct Store {
-    states: RwLock<HashMap<Box<[u8]>, Arc<Presence>>>,
-    /// A write holds its name's stripe across persist, update and announce, so concurrent
-    /// writes to one name reach AstDB, memory and Stasis in one order and all three end on
-    /// the same last write. Load and reload hold every stripe. The provider callback (which
-    /// the announcement of `not_set` calls back into) takes only `states`.
-    writers: [Mutex<()>; WRITER_STRIPES],
+    states: RwLock<States>,
+    writers: [Mutex<()>; STRIPES],
+    announcers: [Mutex<()>; STRIPES],
 }
 
 impl Default for Store {
@@ -95,40 +106,42 @@ impl Default for Store {
         Store {
             states: RwLock::default(),
             writers: std::array::from_fn(|_| Mutex::new(())),
+            announcers: std::array::from_fn(|_| Mutex::new(())),
         }
     }
 }
 
-/// FNV-1a: a cheap, fixed spread of names over the writer stripes.
+/// FNV-1a: a cheap, fixed spread of names over the stripes.
 fn stripe_of(name: &[u8]) -> usize {
     let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     });
-    (hash % WRITER_STRIPES as u64) as usize
+    (hash % STRIPES as u64) as usize
 }
 
 fn lock_ignoring_poison(lock: &Mutex<()>) -> MutexGuard<'_, ()> {
     lock.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Every stripe, always taken in index order so no two callers can deadlock.
+fn lock_all(stripes: &[Mutex<()>; STRIPES]) -> Vec<MutexGuard<'_, ()>> {
+    stripes.iter().map(lock_ignoring_poison).collect()
+}
+
+/// The name that follows `offset` bytes of `text`, still NUL-terminated.
+fn c_suffix(text: &CStr, offset: usize) -> &CStr {
+    CStr::from_bytes_until_nul(&text.to_bytes_with_nul()[offset..]).unwrap_or_default()
+}
+
 // The locks ignore poisoning: the store's invariants hold between any two statements (the map
 // is replaced or updated in one step), so a panic elsewhere must not wedge every later caller.
 impl Store {
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<Box<[u8]>, Arc<Presence>>> {
+    fn read(&self) -> RwLockReadGuard<'_, States> {
         self.states.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write_states(&self) -> RwLockWriteGuard<'_, HashMap<Box<[u8]>, Arc<Presence>>> {
+    fn write_states(&self) -> RwLockWriteGuard<'_, States> {
         self.states.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn serialize_writers_of(&self, name: &[u8]) -> MutexGuard<'_, ()> {
-        lock_ignoring_poison(&self.writers[stripe_of(name)])
-    }
-
-    /// Every stripe, always taken in index order so no two callers can deadlock.
-    fn serialize_all_writers(&self) -> Vec<MutexGuard<'_, ()>> {
-        self.writers.iter().map(lock_ignoring_poison).collect()
     }
 
     pub fn get(&self, name: &[u8]) -> Option<Arc<Presence>> {
@@ -145,36 +158,58 @@ impl Store {
 
     /// Writes `value` to `CustomPresence:<name>`: AstDB first, then memory, then the
     /// announcement. On any error nothing is changed.
-    pub fn write(&self, host: &dyn Host, provider: &[u8], value: &[u8]) -> Result<(), WriteError> {
-        let name = name_for_write(provider)?;
-        let presence = Arc::new(Presence::parse(value).map_err(WriteError::Value)?);
-        let _serial = self.serialize_writers_of(name);
-        if !host.persist(name, value) {
-            return Err(WriteError::PersistFailed(name.to_vec()));
+    pub fn write(&self, host: &dyn Host, provider: &CStr, value: &CStr) -> Result<(), WriteError> {
+        let name = name_for_write(provider.to_bytes())?;
+        let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
+        let stripe = stripe_of(name);
+        let replaced = {
+            let _serial = lock_ignoring_poison(&self.writers[stripe]);
+            let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
+            if !host.persist(name_c, value) {
+                return Err(WriteError::PersistFailed(name.to_vec()));
+            }
+            let mut states = self.write_states();
+            match states.get_mut(name) {
+                Some(slot) => Some(std::mem::replace(slot, Arc::clone(&presence))),
+                None => states.insert(name.into(), Arc::clone(&presence)),
+            }
+        };
+        // The state replaced is freed here, outside every lock.
+        drop(replaced);
+        let _serial = lock_ignoring_poison(&self.announcers[stripe]);
+        // Compared by content, not identity: a reload may have replaced our state with the
+        // same one read back from AstDB, and then announced nothing for it.
+        let still_current = self
+            .read()
+            .get(name)
+            .is_some_and(|now| Arc::ptr_eq(now, &presence) || now.announces_same(&presence));
+        if still_current {
+            host.announce(name, Some(&presence));
         }
-        self.write_states()
-            .insert(name.into(), Arc::clone(&presence));
-        host.announce(name, Some(&presence));
         Ok(())
     }
 
     /// Replaces the whole store with the stored `(name, value)` entries of AstDB's family.
     /// Returns the entries that do not parse (AstDB keeps them) and the names whose announced
     /// state changed, including names that are gone, for [`Store::announce`].
-    pub fn replace_all(&self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Replaced {
+    pub fn replace_all<'a>(&self, entries: &[(&'a [u8], &'a [u8])]) -> Replaced {
         let mut skipped = Vec::new();
-        let mut fresh = HashMap::new();
-        for (name, value) in entries {
-            match Presence::parse(&value) {
+        let mut fresh = States::with_capacity(entries.len());
+        for &(name, value) in entries {
+            match Presence::parse(value) {
                 Ok(presence) => {
-                    fresh.insert(name.into_boxed_slice(), Arc::new(presence));
+                    fresh.insert(name.into(), Arc::new(presence));
                 }
-                Err(error) => skipped.push(SkippedEntry { name, value, error }),
+                Err(error) => skipped.push(SkippedEntry {
+                    name: name.to_vec(),
+                    value: value.to_vec(),
+                    error,
+                }),
             }
         }
-        let _serial = self.serialize_all_writers();
+        let _serial = lock_all(&self.writers);
         let mut states = self.write_states();
-        let mut changed: Vec<Box<[u8]>> = states
+        let mut changed: Vec<Name> = states
             .keys()
             .filter(|name| !fresh.contains_key(*name))
             .cloned()
@@ -183,27 +218,30 @@ impl Store {
             let same = states
                 .get(name)
                 .is_some_and(|before| before.announces_same(presence));
-            (!same).then(|| name.clone())
+            (!same).then(|| Arc::clone(name))
         }));
-        *states = fresh;
+        let before = std::mem::replace(&mut *states, fresh);
+        drop(states);
+        // The states replaced are freed outside the map's lock.
+        drop(before);
         Replaced { skipped, changed }
     }
 
     /// Announces the current state of each name (`None` for names no longer stored), in the
     /// writers' order.
-    pub fn announce(&self, host: &dyn Host, names: &[Box<[u8]>]) {
-        let _serial = self.serialize_all_writers();
+    pub fn announce(&self, host: &dyn Host, names: &[Name]) {
+        let _serial = lock_all(&self.announcers);
         for name in names {
             host.announce(name, self.get(name).as_deref());
         }
     }
 
     /// Every state, sorted by name.
-    pub fn snapshot(&self) -> Vec<(Box<[u8]>, Arc<Presence>)> {
+    pub fn snapshot(&self) -> Vec<(Name, Arc<Presence>)> {
         let mut all: Vec<_> = self
             .read()
             .iter()
-            .map(|(name, presence)| (name.clone(), Arc::clone(presence)))
+            .map(|(name, presence)| (Arc::clone(name), Arc::clone(presence)))
             .collect();
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         all
@@ -211,7 +249,8 @@ impl Store {
 
     /// Forgets everything and frees the memory (at unload).
     pub fn clear(&self) {
-        *self.write_states() = HashMap::new();
+        let before = std::mem::take(&mut *self.write_states());
+        drop(before);
     }
 }
 
@@ -219,6 +258,7 @@ impl Store {
 pub(crate) mod tests {
     use super::*;
     use crate::core::state::PresenceState;
+    use std::ffi::CString;
 
     type Announced = Vec<(Vec<u8>, Option<(PresenceState, Vec<u8>, Vec<u8>)>)>;
 
@@ -231,12 +271,12 @@ pub(crate) mod tests {
     }
 
     impl Host for RecordingHost {
-        fn persist(&self, name: &[u8], value: &[u8]) -> bool {
+        fn persist(&self, name: &CStr, value: &CStr) -> bool {
             if !self.fail {
                 self.db
                     .lock()
                     .unwrap()
-                    .push((name.to_vec(), value.to_vec()));
+                    .push((name.to_bytes().to_vec(), value.to_bytes().to_vec()));
             }
             !self.fail
         }
@@ -250,7 +290,7 @@ pub(crate) mod tests {
     fn a_write_persists_stores_and_announces_decoded() {
         let (host, store) = (RecordingHost::default(), Store::default());
         store
-            .write(&host, b"CustomPresence:lamp3", b"xa,T24gdmFjYXRpb24=,,e")
+            .write(&host, c"CustomPresence:lamp3", c"xa,T24gdmFjYXRpb24=,,e")
             .unwrap();
         assert_eq!(
             *host.db.lock().unwrap(),
@@ -275,9 +315,9 @@ pub(crate) mod tests {
     fn any_prefix_case_writes_the_same_name() {
         let (host, store) = (RecordingHost::default(), Store::default());
         store
-            .write(&host, b"custompresence:Alice", b"away")
+            .write(&host, c"custompresence:Alice", c"away")
             .unwrap();
-        store.write(&host, b"CUSTOMPRESENCE:Alice", b"dnd").unwrap();
+        store.write(&host, c"CUSTOMPRESENCE:Alice", c"dnd").unwrap();
         assert_eq!(store.len(), 1);
         assert_eq!(store.get(b"Alice").unwrap().state(), PresenceState::Dnd);
         assert!(host
@@ -293,14 +333,14 @@ pub(crate) mod tests {
     fn a_refused_persist_changes_nothing() {
         let store = Store::default();
         store
-            .write(&RecordingHost::default(), b"CustomPresence:a", b"away")
+            .write(&RecordingHost::default(), c"CustomPresence:a", c"away")
             .unwrap();
         let failing = RecordingHost {
             fail: true,
             ..Default::default()
         };
         let err = store
-            .write(&failing, b"CustomPresence:a", b"dnd")
+            .write(&failing, c"CustomPresence:a", c"dnd")
             .unwrap_err();
         assert_eq!(err, WriteError::PersistFailed(b"a".to_vec()));
         assert_eq!(store.get(b"a").unwrap().state(), PresenceState::Away);
@@ -310,13 +350,13 @@ pub(crate) mod tests {
     #[test]
     fn bad_writes_change_nothing() {
         let (host, store) = (RecordingHost::default(), Store::default());
-        let bad: [(&[u8], &[u8]); 6] = [
-            (b"PJSIP/100", b"away"),
-            (b"CustomPresence:", b"away"),
-            (b"CustomPresence:a,b", b"away"),
-            (b"CustomPresence:a", b"bored"),
-            (b"CustomPresence:a", b"away,,Lunch, see you"),
-            (b"CustomPresence:a", b"away,%%%,,e"),
+        let bad: [(&CStr, &CStr); 6] = [
+            (c"PJSIP/100", c"away"),
+            (c"CustomPresence:", c"away"),
+            (c"CustomPresence:a,b", c"away"),
+            (c"CustomPresence:a", c"bored"),
+            (c"CustomPresence:a", c"away,,Lunch, see you"),
+            (c"CustomPresence:a", c"away,%%%,,e"),
         ];
         for (provider, value) in bad {
             assert!(
@@ -333,10 +373,10 @@ pub(crate) mod tests {
     fn load_keeps_full_names_and_skips_bad_entries() {
         let (host, store) = (RecordingHost::default(), Store::default());
         let long_name = vec![b'n'; 300];
-        let replaced = store.replace_all(vec![
-            (b"team/alice".to_vec(), b"away,,In a meeting".to_vec()),
-            (long_name.clone(), b"dnd".to_vec()),
-            (b"broken".to_vec(), b"bored,x".to_vec()),
+        let replaced = store.replace_all(&[
+            (b"team/alice", b"away,,In a meeting"),
+            (&long_name, b"dnd"),
+            (b"broken", b"bored,x"),
         ]);
         assert_eq!(replaced.skipped.len(), 1);
         assert_eq!(replaced.skipped[0].name, b"broken");
@@ -356,14 +396,8 @@ pub(crate) mod tests {
     #[test]
     fn reload_announces_only_what_changed() {
         let (host, store) = (RecordingHost::default(), Store::default());
-        store.replace_all(vec![
-            (b"a".to_vec(), b"away".to_vec()),
-            (b"b".to_vec(), b"dnd".to_vec()),
-        ]);
-        let replaced = store.replace_all(vec![
-            (b"a".to_vec(), b"away,,,".to_vec()),
-            (b"c".to_vec(), b"chat".to_vec()),
-        ]);
+        store.replace_all(&[(b"a", b"away"), (b"b", b"dnd")]);
+        let replaced = store.replace_all(&[(b"a", b"away,,,"), (b"c", b"chat")]);
         store.announce(&host, &replaced.changed);
         let mut announced: Vec<_> = host
             .announced
@@ -387,13 +421,10 @@ pub(crate) mod tests {
                 let (host, store) = (&host, &store);
                 scope.spawn(move || {
                     for i in 0..500 {
-                        let value = format!("away,t{t},m{i}");
+                        let provider = CString::new(format!("CustomPresence:n{}", i % 10));
+                        let value = CString::new(format!("away,t{t},m{i}"));
                         store
-                            .write(
-                                host,
-                                format!("CustomPresence:n{}", i % 10).as_bytes(),
-                                value.as_bytes(),
-                            )
+                            .write(host, &provider.unwrap(), &value.unwrap())
                             .unwrap();
                     }
                 });

@@ -3,6 +3,7 @@
 use super::base64::{self, Base64Error};
 use super::shown;
 use super::state::PresenceState;
+use std::ffi::CStr;
 use std::fmt;
 use std::ops::Range;
 
@@ -10,17 +11,23 @@ use std::ops::Range;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Presence {
     state: PresenceState,
-    /// The text exactly as written: the AstDB value.
-    stored: Box<[u8]>,
-    subtype: Range<usize>,
-    message: Range<usize>,
-    /// Decoded subtype and message, present when option `e` was given.
-    decoded: Option<Box<(Vec<u8>, Vec<u8>)>>,
+    base64: bool,
+    /// `stored\0subtype\0message\0`: the text exactly as written (the AstDB value), then the
+    /// subtype and message consumers see (decoded when `base64`), each NUL-terminated so an
+    /// announcement hands them to Asterisk without copying. One allocation per state.
+    text: Box<[u8]>,
+    stored_len: usize,
+    /// The subtype and message inside the stored text (still encoded when `base64`).
+    stored_subtype: Range<usize>,
+    stored_message: Range<usize>,
+    /// Where the consumers' message starts in `text` (their subtype starts after `stored\0`).
+    message_start: usize,
 }
 
 /// Why a written or stored value was refused. `Display` gives the WARNING text.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ValueError {
+    NulByte,
     MissingState,
     UnknownState(Vec<u8>),
     TooManyFields(usize),
@@ -41,6 +48,7 @@ const COMMA_HINT: &str =
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ValueError::NulByte => write!(f, "the value holds a NUL byte"),
             ValueError::MissingState => {
                 write!(
                     f,
@@ -77,56 +85,82 @@ impl fmt::Display for ValueError {
     }
 }
 
-fn decode_field(text: &[u8], field: &'static str) -> Result<Vec<u8>, ValueError> {
-    let decoded = base64::decode(text).map_err(|error| ValueError::BadBase64 { field, error })?;
-    if decoded.contains(&0) {
+/// Appends the base64 `text` of `field`, decoded, to `out`.
+fn decode_field(text: &[u8], field: &'static str, out: &mut Vec<u8>) -> Result<(), ValueError> {
+    let start = out.len();
+    base64::decode_into(text, out).map_err(|error| ValueError::BadBase64 { field, error })?;
+    if out[start..].contains(&0) {
         return Err(ValueError::NulInDecoded { field });
     }
-    Ok(decoded)
+    Ok(())
 }
 
 impl Presence {
     /// Parses `state[,subtype[,message[,options]]]`. Unlike stock, options may hold only `e`,
     /// and a fifth field is an error rather than silently dropped.
     pub fn parse(text: &[u8]) -> Result<Presence, ValueError> {
-        let mut fields: Vec<Range<usize>> = Vec::with_capacity(4);
-        let mut start = 0;
+        // Values reach us as C strings; a NUL could only come from a caller's mistake, and
+        // refusing it keeps every text NUL-free for Asterisk.
+        if text.contains(&0) {
+            return Err(ValueError::NulByte);
+        }
+        let mut fields: [Range<usize>; 4] = std::array::from_fn(|_| text.len()..text.len());
+        let (mut count, mut start) = (0, 0);
         for (i, &byte) in text.iter().enumerate() {
             if byte == b',' {
-                fields.push(start..i);
+                if let Some(field) = fields.get_mut(count) {
+                    *field = start..i;
+                }
+                count += 1;
                 start = i + 1;
             }
         }
-        fields.push(start..text.len());
-        if fields.len() > 4 {
-            return Err(ValueError::TooManyFields(fields.len()));
+        if let Some(field) = fields.get_mut(count) {
+            *field = start..text.len();
         }
-        let field = |i: usize| fields.get(i).cloned().unwrap_or(text.len()..text.len());
+        count += 1;
+        if count > 4 {
+            return Err(ValueError::TooManyFields(count));
+        }
+        let [state_field, stored_subtype, stored_message, options_field] = fields;
 
-        let state_text = &text[field(0)];
+        let state_text = &text[state_field];
         if state_text.is_empty() {
             return Err(ValueError::MissingState);
         }
         let state = PresenceState::parse(state_text)
             .ok_or_else(|| ValueError::UnknownState(state_text.to_vec()))?;
-        let options = &text[field(3)];
+        let options = &text[options_field];
         if options.iter().any(|&option| option != b'e') {
             return Err(ValueError::UnknownOptions(options.to_vec()));
         }
-        let (subtype, message) = (field(1), field(2));
-        let decoded = if options.is_empty() {
-            None
+        let base64 = !options.is_empty();
+
+        let (subtype, message) = (&text[stored_subtype.clone()], &text[stored_message.clone()]);
+        let mut all = Vec::with_capacity(text.len() + subtype.len() + message.len() + 3);
+        all.extend_from_slice(text);
+        all.push(0);
+        if base64 {
+            decode_field(subtype, "subtype", &mut all)?;
         } else {
-            let decoded_subtype = decode_field(&text[subtype.clone()], "subtype")?;
-            let decoded_message = decode_field(&text[message.clone()], "message")?;
-            Some(Box::new((decoded_subtype, decoded_message)))
-        };
+            all.extend_from_slice(subtype);
+        }
+        all.push(0);
+        let message_start = all.len();
+        if base64 {
+            decode_field(message, "message", &mut all)?;
+        } else {
+            all.extend_from_slice(message);
+        }
+        all.push(0);
         Ok(Presence {
             state,
-            stored: text.into(),
-            subtype,
-            message,
-            decoded,
+            base64,
+            text: all.into_boxed_slice(),
+            stored_len: text.len(),
+            stored_subtype,
+            stored_message,
+            message_start,
         })
     }
 
@@ -136,38 +170,43 @@ impl Presence {
 
     /// The text as written: what AstDB holds.
     pub fn stored(&self) -> &[u8] {
-        &self.stored
+        &self.text[..self.stored_len]
     }
 
     /// Whether option `e` was given (subtype and message are stored base64-encoded).
     pub fn base64(&self) -> bool {
-        self.decoded.is_some()
+        self.base64
     }
 
     /// The subtype as stored (still encoded when [`Presence::base64`]).
     pub fn stored_subtype(&self) -> &[u8] {
-        &self.stored[self.subtype.clone()]
+        &self.text[self.stored_subtype.clone()]
     }
 
     /// The message as stored (still encoded when [`Presence::base64`]).
     pub fn stored_message(&self) -> &[u8] {
-        &self.stored[self.message.clone()]
+        &self.text[self.stored_message.clone()]
+    }
+
+    /// The subtype every consumer sees (decoded), NUL-terminated.
+    pub fn subtype_c(&self) -> &CStr {
+        // The texts hold no NUL (checked when parsed) and each ends in one.
+        CStr::from_bytes_until_nul(&self.text[self.stored_len + 1..]).unwrap_or_default()
+    }
+
+    /// The message every consumer sees (decoded), NUL-terminated.
+    pub fn message_c(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.text[self.message_start..]).unwrap_or_default()
     }
 
     /// The subtype every consumer sees: decoded.
     pub fn subtype(&self) -> &[u8] {
-        match &self.decoded {
-            Some(decoded) => &decoded.0,
-            None => self.stored_subtype(),
-        }
+        self.subtype_c().to_bytes()
     }
 
     /// The message every consumer sees: decoded.
     pub fn message(&self) -> &[u8] {
-        match &self.decoded {
-            Some(decoded) => &decoded.1,
-            None => self.stored_message(),
-        }
+        self.message_c().to_bytes()
     }
 
     /// Whether two values announce the same thing to consumers.
@@ -363,6 +402,24 @@ mod tests {
         assert_eq!(p.state(), Dnd);
         assert_eq!(p.subtype(), b"\xff\xfe");
         assert_eq!(p.stored(), b"DND,\xff\xfe,caf\xc3\xa9");
+    }
+
+    #[test]
+    fn texts_are_handed_to_asterisk_nul_terminated_and_never_hold_nul() {
+        let p = Presence::parse(b"away,T24gdmFjYXRpb24=,back at 2,e").unwrap_err();
+        assert!(matches!(
+            p,
+            ValueError::BadBase64 {
+                field: "message",
+                ..
+            }
+        ));
+        let p = Presence::parse(b"away,T24gdmFjYXRpb24=,YmFjayBhdCAy,e").unwrap();
+        assert_eq!(p.subtype_c(), c"On vacation");
+        assert_eq!(p.message_c(), c"back at 2");
+        let p = Presence::parse(b"dnd,,In a meeting").unwrap();
+        assert_eq!((p.subtype_c(), p.message_c()), (c"", c"In a meeting"));
+        assert_eq!(Presence::parse(b"away,a\0b"), Err(ValueError::NulByte));
     }
 
     #[test]

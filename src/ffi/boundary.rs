@@ -29,8 +29,21 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
     if ptr.is_null() {
         None
     } else {
+        // SAFETY: as the caller guarantees.
+        Some(unsafe { c_str(ptr) }.to_bytes())
+    }
+}
+
+/// A C string, empty for NULL.
+///
+/// # Safety
+/// As for [`c_bytes`].
+pub(crate) unsafe fn c_str<'a>(ptr: *const c_char) -> &'a CStr {
+    if ptr.is_null() {
+        c""
+    } else {
         // SAFETY: non-NULL and NUL-terminated for 'a, as the caller guarantees.
-        Some(unsafe { CStr::from_ptr(ptr) }.to_bytes())
+        unsafe { CStr::from_ptr(ptr) }
     }
 }
 

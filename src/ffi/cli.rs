@@ -1,10 +1,10 @@
 //! `presencestate list` and `presencestate change`, after the shim has handled CLI_INIT.
 
 use super::bindings::{self, RESULT_FAILURE, RESULT_SHOWUSAGE, RESULT_SUCCESS};
-use super::boundary::{asterisk_copy, c_bytes, guard};
+use super::boundary::{asterisk_copy, c_bytes, c_str, guard};
 use super::host::{Asterisk, STORE};
 use crate::core::{cli, shown};
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, CStr};
 
 fn print(fd: c_int, text: &[u8]) {
     // %.*s takes an int length: print a long text in pieces rather than cut it.
@@ -18,10 +18,10 @@ fn print(fd: c_int, text: &[u8]) {
 ///
 /// # Safety
 /// `argv` holds `argc` NUL-terminated strings, alive for `'a`.
-unsafe fn words<'a>(argc: c_int, argv: *const *const c_char) -> Vec<&'a [u8]> {
+unsafe fn words<'a>(argc: c_int, argv: *const *const c_char) -> Vec<&'a CStr> {
     (0..usize::try_from(argc).unwrap_or(0))
         // SAFETY: i < argc, and each argv[i] is NULL or NUL-terminated for 'a.
-        .map(|i| unsafe { c_bytes(*argv.add(i)) }.unwrap_or_default())
+        .map(|i| unsafe { c_str(*argv.add(i)) })
         .collect()
 }
 
@@ -44,7 +44,9 @@ pub extern "C" fn fprs_cli_change(fd: c_int, argc: c_int, argv: *const *const c_
         let &[_, _, provider, value] = unsafe { words(argc, argv) }.as_slice() else {
             return RESULT_SHOWUSAGE as c_int;
         };
-        match STORE.write(&Asterisk, provider, value) {
+        let result = STORE.write(&Asterisk, provider, value);
+        let (provider, value) = (provider.to_bytes(), value.to_bytes());
+        match result {
             Ok(()) => {
                 print(
                     fd,

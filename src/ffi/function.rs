@@ -1,7 +1,7 @@
 //! `PRESENCE_STATE()` read and write, and the `CustomPresence` provider callback.
 
 use super::bindings::{self, ast_channel, ast_presence_state as ast_state, ast_str};
-use super::boundary::{asterisk_copy, asterisk_free, c_bytes, c_string, guard};
+use super::boundary::{asterisk_copy, asterisk_free, c_bytes, c_str, c_string, guard};
 use super::host::{from_asterisk, to_asterisk, Asterisk, STORE};
 use crate::core::read::{parse_read, render, ReadRequest};
 use crate::core::state::PresenceState;
@@ -149,19 +149,14 @@ pub extern "C" fn fprs_write(
 ) -> c_int {
     guard("PRESENCE_STATE write", -1, || {
         // SAFETY: data and value are NUL-terminated strings Asterisk keeps alive for the call.
-        let (provider, value) = unsafe {
-            (
-                c_bytes(data).unwrap_or_default(),
-                c_bytes(value).unwrap_or_default(),
-            )
-        };
+        let (provider, value) = unsafe { (c_str(data), c_str(value)) };
         match STORE.write(&Asterisk, provider, value) {
             Ok(()) => 0,
             Err(error) => {
                 warning!(
                     "PRESENCE_STATE({})={}: write refused, nothing changed: {error}",
-                    shown(provider),
-                    shown(value)
+                    shown(provider.to_bytes()),
+                    shown(value.to_bytes())
                 );
                 -1
             }

@@ -2,9 +2,9 @@
 //! announcements, and the one global store every callback uses.
 
 use super::bindings::{self, ast_presence_state as ast_state};
-use super::boundary::{c_bytes, c_string};
+use super::boundary::c_bytes;
 use crate::core::state::PresenceState;
-use crate::core::store::{Host, Store};
+use crate::core::store::{Host, Name, Store};
 use crate::core::value::Presence;
 use crate::core::{shown, PROVIDER_LABEL, PROVIDER_PREFIX};
 use std::ffi::CStr;
@@ -39,54 +39,73 @@ pub(crate) fn from_asterisk(state: ast_state::Type) -> Option<PresenceState> {
 pub(crate) struct Asterisk;
 
 impl Host for Asterisk {
-    fn persist(&self, name: &[u8], value: &[u8]) -> bool {
-        let (Some(key), Some(value)) = (c_string(name), c_string(value)) else {
-            return false;
-        };
+    fn persist(&self, name: &CStr, value: &CStr) -> bool {
         // SAFETY: three valid NUL-terminated strings, only read during the call.
-        unsafe { bindings::ast_db_put(FAMILY.as_ptr(), key.as_ptr(), value.as_ptr()) == 0 }
+        unsafe { bindings::ast_db_put(FAMILY.as_ptr(), name.as_ptr(), value.as_ptr()) == 0 }
     }
 
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
-        let provider = c_string(&[PROVIDER_PREFIX.as_bytes(), name].concat());
         let (state, subtype, message) = match presence {
-            Some(p) => (p.state(), c_string(p.subtype()), c_string(p.message())),
+            Some(p) => (p.state(), p.subtype_c(), p.message_c()),
             // A state that is gone: for not_set the presence core asks our provider, which
             // answers not_set for an unknown name.
-            None => (PresenceState::NotSet, c_string(b""), c_string(b"")),
+            None => (PresenceState::NotSet, c"", c""),
         };
-        let (Some(provider), Some(subtype), Some(message)) = (provider, subtype, message) else {
-            // Names and stored values come from C strings and decoded values are checked for
-            // NUL when parsed, so this cannot happen; say so loudly if it ever does.
-            error!(
-                "{PROVIDER_LABEL}:{} holds a NUL byte and cannot be announced",
-                shown(name)
-            );
-            return;
-        };
-        // SAFETY: valid NUL-terminated strings, only read during the call (the core copies them).
-        unsafe {
-            bindings::ast_presence_state_changed_literal(
-                to_asterisk(state),
-                subtype.as_ptr(),
-                message.as_ptr(),
-                provider.as_ptr(),
-            );
-        }
+        with_provider(name, |provider| {
+            let Some(provider) = provider else {
+                // Names come from C strings (writes, AstDB keys), so this cannot happen; say
+                // so loudly if it ever does.
+                error!(
+                    "{PROVIDER_LABEL}:{} holds a NUL byte and cannot be announced",
+                    shown(name)
+                );
+                return;
+            };
+            // SAFETY: valid NUL-terminated strings, only read during the call (the core copies
+            // them).
+            unsafe {
+                bindings::ast_presence_state_changed_literal(
+                    to_asterisk(state),
+                    subtype.as_ptr(),
+                    message.as_ptr(),
+                    provider.as_ptr(),
+                );
+            }
+        });
     }
 }
 
-/// Every `(name, value)` of the `CustomPresence` AstDB family. Keys come back as
-/// `/CustomPresence/<name>`; the name is everything after that prefix, `/` included.
-pub(crate) fn read_astdb() -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Calls `f` with `CustomPresence:<name>` as a C string (`None` if the name holds a NUL),
+/// built on the stack for names of usual length so an announcement allocates nothing.
+fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
+    let prefix = PROVIDER_PREFIX.as_bytes();
+    let len = prefix.len() + name.len() + 1;
+    let mut on_stack = [0u8; 256];
+    let mut on_heap = Vec::new();
+    let text: &mut [u8] = if len <= on_stack.len() {
+        &mut on_stack[..len]
+    } else {
+        on_heap.resize(len, 0);
+        &mut on_heap
+    };
+    text[..prefix.len()].copy_from_slice(prefix);
+    text[prefix.len()..len - 1].copy_from_slice(name);
+    f(CStr::from_bytes_with_nul(text).ok())
+}
+
+/// Calls `f` with every `(name, value)` of the `CustomPresence` AstDB family, borrowed from
+/// AstDB's answer (no copies). Keys come back as `/CustomPresence/<name>`; the name is
+/// everything after that prefix, `/` included.
+pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
     let prefix = [b"/", PROVIDER_LABEL.as_bytes(), b"/"].concat();
     let mut entries = Vec::new();
     // SAFETY: FAMILY is NUL-terminated; a NULL key tree asks for the whole family.
     let tree = unsafe { bindings::ast_db_gettree(FAMILY.as_ptr(), std::ptr::null()) };
     let mut entry = tree;
     while !entry.is_null() {
-        // SAFETY: entry is a node of the list ast_db_gettree returned, alive until freetree;
-        // its key and its inline data are NUL-terminated strings owned by the node.
+        // SAFETY: entry is a node of the list ast_db_gettree returned, alive until freetree
+        // below (after `f`, which cannot keep the borrows); its key and its inline data are
+        // NUL-terminated strings owned by the node.
         let (key, data, next) = unsafe {
             (
                 c_bytes((*entry).key),
@@ -97,20 +116,22 @@ pub(crate) fn read_astdb() -> Vec<(Vec<u8>, Vec<u8>)> {
         if let (Some(key), Some(data)) = (key, data) {
             // AstDB matches the family with LIKE, which ignores case.
             if key.len() > prefix.len() && key[..prefix.len()].eq_ignore_ascii_case(&prefix) {
-                entries.push((key[prefix.len()..].to_vec(), data.to_vec()));
+                entries.push((&key[prefix.len()..], data));
             }
         }
         entry = next;
     }
+    let result = f(&entries);
+    drop(entries);
     // SAFETY: tree came from ast_db_gettree (or is NULL) and none of its nodes is used after.
     unsafe { bindings::ast_db_freetree(tree) };
-    entries
+    result
 }
 
 /// Re-reads AstDB into the store, warns about entries that cannot be used, and returns the
 /// names whose announced state changed.
-pub(crate) fn reload_from_astdb() -> Vec<Box<[u8]>> {
-    let replaced = STORE.replace_all(read_astdb());
+pub(crate) fn reload_from_astdb() -> Vec<Name> {
+    let replaced = with_astdb_entries(|entries| STORE.replace_all(entries));
     for skipped in &replaced.skipped {
         warning!(
             "Skipping stored presence {PROVIDER_PREFIX}{} = '{}': {}. It stays in AstDB unchanged.",

@@ -6,7 +6,7 @@ use super::bindings::{
 };
 use super::bindings::{stasis_message, stasis_subscription};
 use super::boundary::{c_bytes, c_string, guard};
-use super::host::{read_astdb, reload_from_astdb, Asterisk, STORE};
+use super::host::{reload_from_astdb, with_astdb_entries, Asterisk, STORE};
 use crate::core::base64;
 use crate::core::value::{Presence, STOCK_INVALID, STOCK_VALID};
 use std::ffi::{c_char, c_void};
@@ -220,10 +220,12 @@ fn forget(name: &str) {
 }
 
 fn stored_in_astdb(name: &str) -> Option<Vec<u8>> {
-    read_astdb()
-        .into_iter()
-        .find(|(key, _)| key == name.as_bytes())
-        .map(|(_, value)| value)
+    with_astdb_entries(|entries| {
+        entries
+            .iter()
+            .find(|(key, _)| *key == name.as_bytes())
+            .map(|(_, value)| value.to_vec())
+    })
 }
 
 /// Writes `value` through the function and checks what subscribers received.
