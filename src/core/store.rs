@@ -81,7 +81,7 @@ pub struct Replaced {
     pub changed: Vec<Name>,
 }
 
-/// How many locks writers are spread over (by name), so writes to different names overlap.
+/// How many stripes writers are spread over (by name), so writes to different names overlap.
 const STRIPES: usize = 32;
 
 type States = HashMap<Name, Arc<Presence>>;
@@ -89,24 +89,40 @@ type States = HashMap<Name, Arc<Presence>>;
 /// Every custom presence state, by name (the bytes after `CustomPresence:`).
 ///
 /// Writes to one name reach AstDB, memory and Stasis in one order, so all three end on the
-/// same last write: a write holds its name's `writers` stripe across the AstDB put and the
-/// memory update, then its `announcers` stripe to announce, and announces only if memory
-/// still holds its state (otherwise a later write or reload announces the newer one). A write
-/// overtaken before it could announce is thus not announced: subscribers get the newest state,
-/// not a replay of one already replaced, and the writer's lock is free during the publish. Load and reload hold every stripe. The
-/// provider callback (which the announcement of `not_set` calls back into) takes only `states`.
+/// same last write. A write holds its name's stripe `writer` lock across the AstDB put and the
+/// memory update. Announcing is then left to one thread per stripe at a time: the first writer
+/// to find nobody announcing announces what memory holds for its name, then whatever names
+/// other writers queued meanwhile, until the queue is empty; a writer that finds the stripe
+/// busy queues its name and returns. So every announcement is of the state in memory at that
+/// moment, the last one of each name is its last write, and writes that come faster than
+/// Stasis takes them are coalesced instead of queueing writers behind each other (a write
+/// overtaken before it was announced is not announced: subscribers get the newest state).
+/// Load and reload hold every `writer` lock. The provider callback (which the announcement of
+/// `not_set` calls back into) takes only `states`.
 pub struct Store {
     states: RwLock<States>,
-    writers: [Mutex<()>; STRIPES],
-    announcers: [Mutex<()>; STRIPES],
+    stripes: [Stripe; STRIPES],
+}
+
+#[derive(Default)]
+struct Stripe {
+    writer: Mutex<()>,
+    announcing: Mutex<Announcing>,
+}
+
+/// The announcement queue of one stripe.
+#[derive(Default)]
+struct Announcing {
+    /// A thread is announcing this stripe's names; it takes `queued` before it stops.
+    busy: bool,
+    queued: Vec<Vec<u8>>,
 }
 
 impl Default for Store {
     fn default() -> Store {
         Store {
             states: RwLock::default(),
-            writers: std::array::from_fn(|_| Mutex::new(())),
-            announcers: std::array::from_fn(|_| Mutex::new(())),
+            stripes: std::array::from_fn(|_| Stripe::default()),
         }
     }
 }
@@ -119,18 +135,24 @@ fn stripe_of(name: &[u8]) -> usize {
     (hash % STRIPES as u64) as usize
 }
 
-fn lock_ignoring_poison(lock: &Mutex<()>) -> MutexGuard<'_, ()> {
+fn lock_ignoring_poison<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Every stripe, always taken in index order so no two callers can deadlock.
-fn lock_all(stripes: &[Mutex<()>; STRIPES]) -> Vec<MutexGuard<'_, ()>> {
-    stripes.iter().map(lock_ignoring_poison).collect()
 }
 
 /// The name that follows `offset` bytes of `text`, still NUL-terminated.
 fn c_suffix(text: &CStr, offset: usize) -> &CStr {
     CStr::from_bytes_until_nul(&text.to_bytes_with_nul()[offset..]).unwrap_or_default()
+}
+
+/// Frees a stripe for the next announcer if announcing panicked, so it is never left busy.
+struct BusyUntilDone<'a>(&'a Stripe);
+
+impl Drop for BusyUntilDone<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock_ignoring_poison(&self.0.announcing).busy = false;
+        }
+    }
 }
 
 // The locks ignore poisoning: the store's invariants hold between any two statements (the map
@@ -161,32 +183,54 @@ impl Store {
     pub fn write(&self, host: &dyn Host, provider: &CStr, value: &CStr) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
         let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
-        let stripe = stripe_of(name);
         let replaced = {
-            let _serial = lock_ignoring_poison(&self.writers[stripe]);
+            let _serial = lock_ignoring_poison(&self.stripes[stripe_of(name)].writer);
             let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
             if !host.persist(name_c, value) {
                 return Err(WriteError::PersistFailed(name.to_vec()));
             }
             let mut states = self.write_states();
             match states.get_mut(name) {
-                Some(slot) => Some(std::mem::replace(slot, Arc::clone(&presence))),
-                None => states.insert(name.into(), Arc::clone(&presence)),
+                Some(slot) => Some(std::mem::replace(slot, presence)),
+                None => states.insert(name.into(), presence),
             }
         };
         // The state replaced is freed here, outside every lock.
         drop(replaced);
-        let _serial = lock_ignoring_poison(&self.announcers[stripe]);
-        // Compared by content, not identity: a reload may have replaced our state with the
-        // same one read back from AstDB, and then announced nothing for it.
-        let still_current = self
-            .read()
-            .get(name)
-            .is_some_and(|now| Arc::ptr_eq(now, &presence) || now.announces_same(&presence));
-        if still_current {
-            host.announce(name, Some(&presence));
-        }
+        self.announce_current(host, name);
         Ok(())
+    }
+
+    /// Announces what memory holds for `name` (`None` once it is gone), or queues it for the
+    /// thread already announcing on its stripe.
+    fn announce_current(&self, host: &dyn Host, name: &[u8]) {
+        let stripe = &self.stripes[stripe_of(name)];
+        {
+            let mut announcing = lock_ignoring_poison(&stripe.announcing);
+            if announcing.busy {
+                announcing.queued.push(name.to_vec());
+                return;
+            }
+            announcing.busy = true;
+        }
+        let _unbusy_on_panic = BusyUntilDone(stripe);
+        host.announce(name, self.get(name).as_deref());
+        let mut batch = Vec::new();
+        loop {
+            {
+                let mut announcing = lock_ignoring_poison(&stripe.announcing);
+                if announcing.queued.is_empty() {
+                    announcing.busy = false;
+                    return;
+                }
+                std::mem::swap(&mut announcing.queued, &mut batch);
+            }
+            batch.sort_unstable();
+            batch.dedup();
+            for name in batch.drain(..) {
+                host.announce(&name, self.get(&name).as_deref());
+            }
+        }
     }
 
     /// Replaces the whole store with the stored `(name, value)` entries of AstDB's family.
@@ -207,7 +251,11 @@ impl Store {
                 }),
             }
         }
-        let _serial = lock_all(&self.writers);
+        let _serial: Vec<_> = self
+            .stripes
+            .iter()
+            .map(|stripe| lock_ignoring_poison(&stripe.writer))
+            .collect();
         let mut states = self.write_states();
         let mut changed: Vec<Name> = states
             .keys()
@@ -227,12 +275,11 @@ impl Store {
         Replaced { skipped, changed }
     }
 
-    /// Announces the current state of each name (`None` for names no longer stored), in the
-    /// writers' order.
+    /// Announces the current state of each name (`None` for names no longer stored), or leaves
+    /// it to the writer already announcing on its stripe.
     pub fn announce(&self, host: &dyn Host, names: &[Name]) {
-        let _serial = lock_all(&self.announcers);
         for name in names {
-            host.announce(name, self.get(name).as_deref());
+            self.announce_current(host, name);
         }
     }
 
@@ -411,6 +458,51 @@ pub(crate) mod tests {
             announced,
             vec![(b"b".to_vec(), false), (b"c".to_vec(), true)]
         );
+    }
+
+    /// Announces like [`RecordingHost`]; during its first announcement it writes `later`, as
+    /// other channels do while a writer is announcing.
+    struct WritesWhileAnnouncing<'a> {
+        recorded: RecordingHost,
+        store: &'a Store,
+        later: Mutex<Vec<(&'static CStr, &'static CStr)>>,
+    }
+
+    impl Host for WritesWhileAnnouncing<'_> {
+        fn persist(&self, name: &CStr, value: &CStr) -> bool {
+            self.recorded.persist(name, value)
+        }
+        fn announce(&self, name: &[u8], presence: Option<&Presence>) {
+            self.recorded.announce(name, presence);
+            for (provider, value) in std::mem::take(&mut *self.later.lock().unwrap()) {
+                self.store.write(self, provider, value).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn writes_during_an_announcement_are_queued_coalesced_and_announced_newest() {
+        let store = Store::default();
+        let host = WritesWhileAnnouncing {
+            recorded: RecordingHost::default(),
+            store: &store,
+            later: Mutex::new(vec![
+                (c"CustomPresence:a", c"dnd,,second"),
+                (c"CustomPresence:a", c"xa,,third"),
+            ]),
+        };
+        store
+            .write(&host, c"CustomPresence:a", c"away,,first")
+            .unwrap();
+        let announced = host.recorded.announced.lock().unwrap();
+        let messages: Vec<&[u8]> = announced
+            .iter()
+            .map(|(_, seen)| &seen.as_ref().unwrap().2[..])
+            .collect();
+        // "second" was overtaken by "third" before its turn came: only the newest is announced.
+        assert_eq!(messages, [&b"first"[..], b"third"]);
+        assert_eq!(host.recorded.db.lock().unwrap().len(), 3);
+        assert_eq!(store.get(b"a").unwrap().stored(), b"xa,,third");
     }
 
     #[test]
