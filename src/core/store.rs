@@ -88,16 +88,20 @@ type States = HashMap<Name, Arc<Presence>>;
 
 /// Every custom presence state, by name (the bytes after `CustomPresence:`).
 ///
-/// Writes to one name reach AstDB, memory and Stasis in one order, so all three end on the
-/// same last write. A write holds its name's stripe `writer` lock across the AstDB put and the
-/// memory update. Announcing is then left to one thread per stripe at a time: the first writer
-/// to find nobody announcing announces what memory holds for its name, then whatever names
-/// other writers queued meanwhile, until the queue is empty; a writer that finds the stripe
-/// busy queues its name and returns. So every announcement is of the state in memory at that
-/// moment, the last one of each name is its last write, and writes that come faster than
-/// Stasis takes them are coalesced instead of queueing writers behind each other (a write
-/// overtaken before it was announced is not announced: subscribers get the newest state).
-/// Load and reload hold every `writer` lock. The provider callback (which the announcement of
+/// Writes to one name reach AstDB, memory and Stasis so that all three end on the same last
+/// write, without holding a lock across the AstDB put (under load, channels would queue on it):
+/// - memory takes the write that finishes last (its update is made under its stripe's lock);
+/// - AstDB takes the puts in its own order, which may differ when two writes of one name
+///   overlap; so when they do, the last of them to finish writes memory's state to AstDB
+///   again, under the stripe's lock, before it returns;
+/// - announcing is left to one thread per stripe at a time: the first writer to find nobody
+///   announcing announces what memory holds for its name, then whatever names other writers
+///   queued meanwhile, until the queue is empty; a writer that finds the stripe busy queues
+///   its name and returns. So every announcement is of the state in memory at that moment,
+///   and writes that come faster than Stasis takes them are coalesced (a write overtaken
+///   before it was announced is not announced: subscribers get the newest state).
+///
+/// Load and reload hold every stripe's lock. The provider callback (which the announcement of
 /// `not_set` calls back into) takes only `states`.
 pub struct Store {
     states: RwLock<States>,
@@ -106,8 +110,18 @@ pub struct Store {
 
 #[derive(Default)]
 struct Stripe {
-    writer: Mutex<()>,
+    writing: Mutex<Writing>,
     announcing: Mutex<Announcing>,
+}
+
+/// The writes of one stripe under way, by a hash of their name (a collision only costs an
+/// extra AstDB put).
+#[derive(Default)]
+struct Writing {
+    in_flight: Vec<u64>,
+    /// Names written by overlapping writes: AstDB is set to memory's state when the last
+    /// of them finishes.
+    overlapped: Vec<u64>,
 }
 
 /// The announcement queue of one stripe.
@@ -127,11 +141,14 @@ impl Default for Store {
     }
 }
 
-/// FNV-1a: a cheap, fixed spread of names over the stripes.
-fn stripe_of(name: &[u8]) -> usize {
-    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+/// FNV-1a: a cheap, fixed hash of a name, for its stripe and to spot overlapping writes.
+fn fnv1a(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
+    })
+}
+
+fn stripe_of(hash: u64) -> usize {
     (hash % STRIPES as u64) as usize
 }
 
@@ -183,28 +200,59 @@ impl Store {
     pub fn write(&self, host: &dyn Host, provider: &CStr, value: &CStr) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
         let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
+        let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
+        let hash = fnv1a(name);
+        let stripe = &self.stripes[stripe_of(hash)];
+        {
+            let mut writing = lock_ignoring_poison(&stripe.writing);
+            if writing.in_flight.contains(&hash) && !writing.overlapped.contains(&hash) {
+                writing.overlapped.push(hash);
+            }
+            writing.in_flight.push(hash);
+        }
+        let persisted = host.persist(name_c, value);
         let replaced = {
-            let _serial = lock_ignoring_poison(&self.stripes[stripe_of(name)].writer);
-            let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
-            if !host.persist(name_c, value) {
-                return Err(WriteError::PersistFailed(name.to_vec()));
+            let mut writing = lock_ignoring_poison(&stripe.writing);
+            if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
+                writing.in_flight.swap_remove(mine);
             }
-            let mut states = self.write_states();
-            match states.get_mut(name) {
-                Some(slot) => Some(std::mem::replace(slot, presence)),
-                None => states.insert(name.into(), presence),
+            let replaced = persisted.then(|| self.put(name, presence));
+            let last_of_overlap = !writing.in_flight.contains(&hash);
+            if let Some(overlap) = writing.overlapped.iter().position(|&h| h == hash) {
+                if last_of_overlap {
+                    writing.overlapped.swap_remove(overlap);
+                    // Still under the stripe's lock, so no other put of this name runs now.
+                    // Should AstDB refuse this second put, it keeps one of the overlapping
+                    // writes' values (each of which it accepted), and load reads that one.
+                    if let Some(now) = self.get(name) {
+                        host.persist(name_c, now.stored_c());
+                    }
+                }
             }
+            replaced
         };
         // The state replaced is freed here, outside every lock.
         drop(replaced);
+        if !persisted {
+            return Err(WriteError::PersistFailed(name.to_vec()));
+        }
         self.announce_current(host, name);
         Ok(())
+    }
+
+    /// Puts `presence` in memory; returns the state it replaced.
+    fn put(&self, name: &[u8], presence: Arc<Presence>) -> Option<Arc<Presence>> {
+        let mut states = self.write_states();
+        match states.get_mut(name) {
+            Some(slot) => Some(std::mem::replace(slot, presence)),
+            None => states.insert(name.into(), presence),
+        }
     }
 
     /// Announces what memory holds for `name` (`None` once it is gone), or queues it for the
     /// thread already announcing on its stripe.
     fn announce_current(&self, host: &dyn Host, name: &[u8]) {
-        let stripe = &self.stripes[stripe_of(name)];
+        let stripe = &self.stripes[stripe_of(fnv1a(name))];
         {
             let mut announcing = lock_ignoring_poison(&stripe.announcing);
             if announcing.busy {
@@ -254,7 +302,7 @@ impl Store {
         let _serial: Vec<_> = self
             .stripes
             .iter()
-            .map(|stripe| lock_ignoring_poison(&stripe.writer))
+            .map(|stripe| lock_ignoring_poison(&stripe.writing))
             .collect();
         let mut states = self.write_states();
         let mut changed: Vec<Name> = states
@@ -294,8 +342,13 @@ impl Store {
         all
     }
 
-    /// Forgets everything and frees the memory (at unload).
+    /// Forgets everything and frees the memory (at unload: the store itself is static and
+    /// goes with the module's image, so whatever it still points to would leak).
     pub fn clear(&self) {
+        for stripe in &self.stripes {
+            *lock_ignoring_poison(&stripe.writing) = Writing::default();
+            *lock_ignoring_poison(&stripe.announcing) = Announcing::default();
+        }
         let before = std::mem::take(&mut *self.write_states());
         drop(before);
     }
@@ -474,7 +527,8 @@ pub(crate) mod tests {
         }
         fn announce(&self, name: &[u8], presence: Option<&Presence>) {
             self.recorded.announce(name, presence);
-            for (provider, value) in std::mem::take(&mut *self.later.lock().unwrap()) {
+            let later = std::mem::take(&mut *self.later.lock().unwrap());
+            for (provider, value) in later {
                 self.store.write(self, provider, value).unwrap();
             }
         }
@@ -503,6 +557,49 @@ pub(crate) mod tests {
         assert_eq!(messages, [&b"first"[..], b"third"]);
         assert_eq!(host.recorded.db.lock().unwrap().len(), 3);
         assert_eq!(store.get(b"a").unwrap().stored(), b"xa,,third");
+    }
+
+    /// Records like [`RecordingHost`]; while AstDB takes its first put it runs `overlapping`,
+    /// as another channel writing the same name at that moment does.
+    struct OverlappingWrite<'a> {
+        recorded: RecordingHost,
+        store: &'a Store,
+        overlapping: Mutex<Option<(&'static CStr, &'static CStr)>>,
+    }
+
+    impl Host for OverlappingWrite<'_> {
+        fn persist(&self, name: &CStr, value: &CStr) -> bool {
+            let accepted = self.recorded.persist(name, value);
+            let overlapping = self.overlapping.lock().unwrap().take();
+            if let Some((provider, value)) = overlapping {
+                self.store.write(self, provider, value).unwrap();
+            }
+            accepted
+        }
+        fn announce(&self, name: &[u8], presence: Option<&Presence>) {
+            self.recorded.announce(name, presence);
+        }
+    }
+
+    #[test]
+    fn overlapping_writes_of_a_name_leave_astdb_equal_to_memory() {
+        let store = Store::default();
+        let host = OverlappingWrite {
+            recorded: RecordingHost::default(),
+            store: &store,
+            overlapping: Mutex::new(Some((c"CustomPresence:a", c"dnd,,second"))),
+        };
+        // AstDB takes "first" then "second"; "second" finishes first, so memory ends on
+        // "first", the write that finished last, and AstDB must be set to it again.
+        store
+            .write(&host, c"CustomPresence:a", c"away,,first")
+            .unwrap();
+        let in_memory = store.get(b"a").unwrap();
+        assert_eq!(in_memory.stored(), b"away,,first");
+        let db = host.recorded.db.lock().unwrap();
+        assert_eq!(db.last().unwrap().1, in_memory.stored(), "{db:?}");
+        let announced = host.recorded.announced.lock().unwrap();
+        assert_eq!(announced.last().unwrap().1.as_ref().unwrap().2, b"first");
     }
 
     #[test]

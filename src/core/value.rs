@@ -173,6 +173,11 @@ impl Presence {
         &self.text[..self.stored_len]
     }
 
+    /// The text as written, NUL-terminated.
+    pub fn stored_c(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.text).unwrap_or_default()
+    }
+
     /// Whether option `e` was given (subtype and message are stored base64-encoded).
     pub fn base64(&self) -> bool {
         self.base64
