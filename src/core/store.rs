@@ -4,7 +4,7 @@
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
 use std::collections::HashMap;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -152,14 +152,28 @@ struct Stripe {
     announcing: Mutex<Announcing>,
 }
 
-/// The writes of one stripe under way, by a hash of their name (a collision only costs an
-/// extra AstDB put).
+/// The writes of one stripe under way.
 #[derive(Default)]
 struct Writing {
+    /// A hash of the name of each write under way (two names with one hash only cost a
+    /// needless AstDB put below).
     in_flight: Vec<u64>,
-    /// Names written by overlapping writes: AstDB is set to memory's state when the last
-    /// of them finishes.
-    overlapped: Vec<u64>,
+    /// Names (and their hash) written by overlapping writes: AstDB is set to memory's state
+    /// once no write with that hash is under way.
+    overlapped: Vec<(u64, Vec<u8>)>,
+}
+
+/// Removes and returns the names in `overlapped` with hash `hash`.
+fn extract(overlapped: &mut Vec<(u64, Vec<u8>)>, hash: u64) -> Vec<Vec<u8>> {
+    let mut taken = Vec::new();
+    overlapped.retain_mut(|(h, name)| {
+        let matches = *h == hash;
+        if matches {
+            taken.push(std::mem::take(name));
+        }
+        !matches
+    });
+    taken
 }
 
 /// The announcement queue of one stripe.
@@ -247,8 +261,9 @@ impl Store {
         let stripe = &self.stripes[stripe_of(hash)];
         {
             let mut writing = lock_ignoring_poison(&stripe.writing);
-            if writing.in_flight.contains(&hash) && !writing.overlapped.contains(&hash) {
-                writing.overlapped.push(hash);
+            let overlapping = writing.in_flight.contains(&hash);
+            if overlapping && !writing.overlapped.iter().any(|(_, n)| n == name) {
+                writing.overlapped.push((hash, name.to_vec()));
             }
             writing.in_flight.push(hash);
         }
@@ -259,15 +274,16 @@ impl Store {
                 writing.in_flight.swap_remove(mine);
             }
             let replaced = persisted.then(|| self.put(name, presence));
-            let last_of_overlap = !writing.in_flight.contains(&hash);
-            if let Some(overlap) = writing.overlapped.iter().position(|&h| h == hash) {
-                if last_of_overlap {
-                    writing.overlapped.swap_remove(overlap);
-                    // Still under the stripe's lock, so no other put of this name runs now.
-                    // Should AstDB refuse this second put, it keeps one of the overlapping
-                    // writes' values (each of which it accepted), and load reads that one.
-                    if let Some(now) = self.get(name) {
-                        host.persist(name_c, now.stored_c());
+            if !writing.in_flight.contains(&hash) {
+                // No write with this hash is under way, so none of the names in `overlapped`
+                // with it is being put now; their puts may have landed in AstDB in another
+                // order than in memory, so AstDB is given memory's state again. Still under
+                // the stripe's lock, so no put of theirs can start meanwhile. Should AstDB
+                // refuse this put, it keeps one of the values it accepted from the writes.
+                let settled: Vec<Vec<u8>> = extract(&mut writing.overlapped, hash);
+                for other in settled {
+                    if let (Some(now), Ok(other_c)) = (self.get(&other), CString::new(other)) {
+                        host.persist(&other_c, now.stored_c());
                     }
                 }
             }
@@ -400,7 +416,6 @@ impl Store {
 pub(crate) mod tests {
     use super::*;
     use crate::core::state::PresenceState;
-    use std::ffi::CString;
 
     type Announced = Vec<(Vec<u8>, Option<(PresenceState, Vec<u8>, Vec<u8>)>)>;
 
