@@ -570,34 +570,47 @@ pub(crate) mod tests {
         );
     }
 
-    /// Announces like [`RecordingHost`]; during its first announcement it writes `later`, as
-    /// other channels do while a writer is announcing.
-    struct WritesWhileAnnouncing<'a> {
+    type Writes = Mutex<Vec<(&'static CStr, &'static CStr)>>;
+
+    /// Records like [`RecordingHost`], and makes other writes while AstDB takes its first put
+    /// (`during_persist`) or while the first announcement is made (`during_announce`), as
+    /// other channels writing at that moment do.
+    struct Interleaving<'a> {
         recorded: RecordingHost,
         store: &'a Store,
-        later: Mutex<Vec<(&'static CStr, &'static CStr)>>,
+        during_persist: Writes,
+        during_announce: Writes,
     }
 
-    impl Host for WritesWhileAnnouncing<'_> {
+    impl Interleaving<'_> {
+        fn run(&self, writes: &Writes) {
+            let writes = std::mem::take(&mut *writes.lock().unwrap());
+            for (provider, value) in writes {
+                self.store.write(self, provider, value).unwrap();
+            }
+        }
+    }
+
+    impl Host for Interleaving<'_> {
         fn persist(&self, name: &CStr, value: &CStr) -> bool {
-            self.recorded.persist(name, value)
+            let accepted = self.recorded.persist(name, value);
+            self.run(&self.during_persist);
+            accepted
         }
         fn announce(&self, name: &[u8], presence: Option<&Presence>) {
             self.recorded.announce(name, presence);
-            let later = std::mem::take(&mut *self.later.lock().unwrap());
-            for (provider, value) in later {
-                self.store.write(self, provider, value).unwrap();
-            }
+            self.run(&self.during_announce);
         }
     }
 
     #[test]
     fn writes_during_an_announcement_are_queued_coalesced_and_announced_newest() {
         let store = Store::default();
-        let host = WritesWhileAnnouncing {
+        let host = Interleaving {
             recorded: RecordingHost::default(),
             store: &store,
-            later: Mutex::new(vec![
+            during_persist: Writes::default(),
+            during_announce: Mutex::new(vec![
                 (c"CustomPresence:a", c"dnd,,second"),
                 (c"CustomPresence:a", c"xa,,third"),
             ]),
@@ -616,35 +629,14 @@ pub(crate) mod tests {
         assert_eq!(store.get(b"a").unwrap().stored(), b"xa,,third");
     }
 
-    /// Records like [`RecordingHost`]; while AstDB takes its first put it runs `overlapping`,
-    /// as another channel writing the same name at that moment does.
-    struct OverlappingWrite<'a> {
-        recorded: RecordingHost,
-        store: &'a Store,
-        overlapping: Mutex<Option<(&'static CStr, &'static CStr)>>,
-    }
-
-    impl Host for OverlappingWrite<'_> {
-        fn persist(&self, name: &CStr, value: &CStr) -> bool {
-            let accepted = self.recorded.persist(name, value);
-            let overlapping = self.overlapping.lock().unwrap().take();
-            if let Some((provider, value)) = overlapping {
-                self.store.write(self, provider, value).unwrap();
-            }
-            accepted
-        }
-        fn announce(&self, name: &[u8], presence: Option<&Presence>) {
-            self.recorded.announce(name, presence);
-        }
-    }
-
     #[test]
     fn overlapping_writes_of_a_name_leave_astdb_equal_to_memory() {
         let store = Store::default();
-        let host = OverlappingWrite {
+        let host = Interleaving {
             recorded: RecordingHost::default(),
             store: &store,
-            overlapping: Mutex::new(Some((c"CustomPresence:a", c"dnd,,second"))),
+            during_persist: Mutex::new(vec![(c"CustomPresence:a", c"dnd,,second")]),
+            during_announce: Writes::default(),
         };
         // AstDB takes "first" then "second"; "second" finishes first, so memory ends on
         // "first", the write that finished last, and AstDB must be set to it again.
