@@ -47,7 +47,7 @@ pub(crate) unsafe fn c_str<'a>(ptr: *const c_char) -> &'a CStr {
     }
 }
 
-/// A C string of bytes that hold no NUL (AstDB keys and values, names, decoded texts).
+/// A C string of bytes that hold no NUL (a provider to ask the presence core, test inputs).
 pub(crate) fn c_string(bytes: &[u8]) -> Option<CString> {
     CString::new(bytes).ok()
 }
