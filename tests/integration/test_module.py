@@ -15,6 +15,7 @@ def test_framework_tests_pass():
         summary = re.search(r"(\d+) Test\(s\) Executed\s+(\d+) Passed\s+(\d+) Failed", out)
         assert summary, out
         executed, passed, failed = map(int, summary.groups())
+        print(f"test framework: {executed} executed, {passed} passed, {failed} failed")
         assert executed >= 6 and passed == executed and failed == 0, out
 
 
