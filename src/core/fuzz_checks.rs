@@ -137,8 +137,9 @@ type Fields<'a> = (
 );
 
 /// `state[,subtype[,message[,options]]]` from its definition: no NUL byte anywhere (values
-/// are C strings), at most four comma-separated fields, a non-empty state name in any case, options only `e`, and with `e` both subtype and
-/// message base64 without NUL once decoded (the subtype checked first).
+/// are C strings), at most four comma-separated fields, a non-empty state name in any case,
+/// options only `e`, and with `e` both subtype and message base64 without NUL once decoded
+/// (the subtype checked first).
 fn reference_value(text: &[u8]) -> Result<Fields<'_>, ValueError> {
     if text.contains(&0) {
         return Err(ValueError::NulByte);

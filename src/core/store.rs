@@ -294,7 +294,7 @@ impl Store {
         if !persisted {
             return Err(WriteError::PersistFailed(name.to_vec()));
         }
-        self.announce_current(host, name);
+        self.announce_current(host, stripe, name);
         Ok(())
     }
 
@@ -308,9 +308,8 @@ impl Store {
     }
 
     /// Announces what memory holds for `name` (`None` once it is gone), or queues it for the
-    /// thread already announcing on its stripe.
-    fn announce_current(&self, host: &dyn Host, name: &[u8]) {
-        let stripe = &self.stripes[stripe_of(fnv1a(name))];
+    /// thread already announcing on its stripe (`stripe`, the name's).
+    fn announce_current(&self, host: &dyn Host, stripe: &Stripe, name: &[u8]) {
         {
             let mut announcing = lock_ignoring_poison(&stripe.announcing);
             if announcing.busy {
@@ -385,7 +384,7 @@ impl Store {
     /// it to the writer already announcing on its stripe.
     pub fn announce(&self, host: &dyn Host, names: &[Name]) {
         for name in names {
-            self.announce_current(host, name);
+            self.announce_current(host, &self.stripes[stripe_of(fnv1a(name))], name);
         }
     }
 

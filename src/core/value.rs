@@ -204,14 +204,15 @@ impl Presence {
         CStr::from_bytes_until_nul(&self.text[self.message_start..]).unwrap_or_default()
     }
 
-    /// The subtype every consumer sees: decoded.
+    /// The subtype every consumer sees: decoded. (Where each text ends is known from the
+    /// layout, so reads need not search for the NUL.)
     pub fn subtype(&self) -> &[u8] {
-        self.subtype_c().to_bytes()
+        &self.text[self.stored_len + 1..self.message_start - 1]
     }
 
     /// The message every consumer sees: decoded.
     pub fn message(&self) -> &[u8] {
-        self.message_c().to_bytes()
+        &self.text[self.message_start..self.text.len() - 1]
     }
 
     /// Whether two values announce the same thing to consumers.
