@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Starts a real Asterisk 22 with func_presencestate_rs (the stock module noloaded) in its own
+"""Starts a real Asterisk with func_presencestate_rs (the stock module noloaded) in its own
 network, mount and PID namespace, and shows presence being set, read, listed and announced.
+Debian's Asterisk 22 in the provisioned root, or the one ASTERISK_ROOT / ASTERISK_PREFIX select
+(see asterisk-test-suite/README.md, "Which Asterisk").
 
     scripts/demo.py [--console] MODULE_PATH
 
@@ -91,7 +93,7 @@ def scenario(console):
 
         if console:
             banner("Attaching a console (type 'exit' to leave; Asterisk stops with it)")
-            subprocess.call(["chroot", ast.root, "asterisk", "-C", ast.conf, "-r"])
+            subprocess.call(["chroot", ast.root, ast.inst.binary, "-C", ast.conf, "-r"])
         else:
             banner("Done. For a console on such an instance: scripts/demo --console")
     finally:

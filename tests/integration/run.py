@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Integration tests of func_presencestate_rs against a real Asterisk 22.
+"""Integration tests of func_presencestate_rs against a real Asterisk: Debian's 22 in the
+provisioned root, or the one ASTERISK_ROOT / ASTERISK_PREFIX select (then --module should name
+the module scripts/build-module built for it, the default being that path too).
 
 Each `test_*` function of each `test_*.py` here runs in a fresh network + mount + PID namespace
 (asterisk-test-suite/lib/instance.py), where it starts its own Asterisk instances. Prints one

@@ -161,7 +161,8 @@ def test_states_persist_across_restart_and_are_announced_at_load():
         ami = ast.ami()
         assert astdb(ami) == STATES
         assert_reads(ami)
-        # Stock defects 5 and 6: at load stock announced 'bob' and a cut long name.
+        # Stock defects 5 and 6: at load stock announced nothing for team/bob (it looked up
+        # 'bob') and the long name cut to 64 characters (asterisk-test-suite run --stock).
         assert cached_states(ami) == {
             "CustomPresence:alice": ("away", "lunch", "back soon"),
             "CustomPresence:team/bob": ("dnd", "", "In a meeting"),
