@@ -8,6 +8,7 @@ import time
 
 from helpers import LogWatch, astdb, getvar, prepare, presence_changes, setvar, start
 from test_module import fill_filesystem
+from test_robustness import rss_kb
 
 
 def test_stock_lists_a_name_with_a_slash_by_its_last_part():
@@ -63,3 +64,20 @@ def test_stock_bad_reads_are_silent():
         warnings = [l for l in watch.new().splitlines() if "WARNING[" in l]
         assert len(warnings) == 2 and all("No provider found for label: NoSuchTech" in l or
                                           "PRESENCE_STATE unknown" in l for l in warnings), warnings
+
+
+def test_stock_module_cycles_cost_asterisk_memory_too():
+    """docs/RELIABILITY.md: unload/load cycles of the stock module grow Asterisk's RSS by
+    kilobytes per cycle as ours do (Asterisk's module loader keeps them); printed here next to
+    the bound test_robustness holds ours to."""
+    cycles = 20
+    with start(mode="stock") as ast:
+        ast.ami()
+        rss_before = rss_kb(ast)
+        for _ in range(cycles):
+            assert "Unloaded" in ast.cli("module unload func_presencestate.so")
+            assert "Loaded" in ast.cli("module load func_presencestate.so")
+        rss_after = rss_kb(ast)
+        print("stock lifecycle: %d quiet cycles: RSS %d kB -> %d kB (%.1f kB per cycle)"
+              % (cycles, rss_before, rss_after, (rss_after - rss_before) / cycles))
+        assert rss_after - rss_before < cycles * 64, (rss_before, rss_after)
