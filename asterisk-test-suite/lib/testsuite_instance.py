@@ -168,7 +168,7 @@ class TestsuiteInstance(AsteriskInstance):
         self.test_path = test_path
         self.deps = list(deps)
         super().__init__(mode=mode, module_path=module_path, configs=configs, root=root,
-                         installation=installation, run_dir=None, name="unused")
+                         installation=installation, run_dir=None, name=test_path)
 
     # The parent made its own run directory in __init__: replace it by upstream's layout.
     def _make_run_dir(self):
@@ -322,8 +322,9 @@ class TestsuiteInstance(AsteriskInstance):
              "-C", self.conf],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
         console.close()
-        # Upstream: `core waitfullybooted` retried (1 s, then doubling) for up to 45 s.
-        deadline = time.monotonic() + max(timeout, 45)
+        # Upstream: `core waitfullybooted` retried (after 1 s, then doubling) for 45 s.
+        limit = max(timeout, 45)
+        deadline = time.monotonic() + limit
         delay = 1.0
         time.sleep(delay)
         while True:
@@ -337,7 +338,8 @@ class TestsuiteInstance(AsteriskInstance):
                 pass
             if time.monotonic() > deadline:
                 self._kill()
-                raise AsteriskError("core waitfullybooted failed for 45 s\n%s" % self._tail())
+                raise AsteriskError("core waitfullybooted failed for %d s\n%s"
+                                    % (limit, self._tail()))
             delay = min(delay * 2, 22.5)
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
 
