@@ -12,6 +12,7 @@ Asterisk stops when the console exits.
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "asterisk-test-suite", "lib"))
@@ -86,7 +87,13 @@ def scenario(console):
         response = ami.action({"Action": "SetVar", "Variable": "PRESENCE_STATE(CustomPresence:carol)",
                                "Value": "away,,Lunch, back at 2"})
         print("  SetVar answered: %s (%s)" % (response.get("Response"), response.get("Message")))
-        warnings = [l for l in ast.log_text().splitlines() if "WARNING" in l and "src/ffi" in l]
+        # The logger writes asynchronously: give the line a moment to arrive.
+        deadline = time.monotonic() + 5
+        while True:
+            warnings = [l for l in ast.log_text().splitlines() if "WARNING" in l and "src/ffi" in l]
+            if warnings or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         print("  log: " + (warnings[-1] if warnings else "(no warning?)"))
         print("  carol is still: %r" % ami.action(
             {"Action": "Getvar", "Variable": "PRESENCE_STATE(CustomPresence:carol,message)"})["Value"])
