@@ -24,11 +24,14 @@ Differences from upstream, on purpose:
   - Event matches are re.match (anchored at the start only) on the header value with
     surrounding white space stripped, as upstream: end a pattern with $ to match a whole value.
   - Once the verdict is FAIL the test stops after FAIL_GRACE seconds instead of waiting.
-  - A missing dependency is a FAIL (the provisioned root should have everything), not a skip.
+  - A missing dependency is a FAIL (the provisioned root should have everything), not a skip
+    (--skip-unmet: a skip, as upstream).
     The python dependencies `twisted` and `starpy` are what upstream's harness is built on;
     this runner stands in for that harness, so they count as met.
 
-Each test runs in its own namespace (instance.in_namespace) with a fresh Asterisk.
+Each test runs in its own namespace (instance.in_namespace) with a fresh Asterisk, laid out
+as upstream's harness lays out an instance (testsuite_instance.py). The full list of what
+differs from upstream's harness is in ../README.md.
 """
 
 import argparse
