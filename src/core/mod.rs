@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_checks;
+pub mod meta;
 pub mod read;
 pub mod state;
 pub mod store;
