@@ -58,6 +58,8 @@ impl fmt::Display for MetaError {
 pub enum Source {
     /// `Set(PRESENCE_STATE(...))` on this channel (its name).
     Channel(Vec<u8>),
+    /// `PRESENCE_STATE()` written with no channel (AMI `SetVar` without `Channel`, ...).
+    NoChannel,
     /// An AMI action by this manager user.
     Ami(Vec<u8>),
     /// `presencestate change` / `delete` at the CLI.
@@ -73,6 +75,7 @@ impl Source {
         match self {
             Source::Channel(name) => [&b"channel:"[..], name].concat(),
             Source::Ami(user) => [&b"ami:"[..], user].concat(),
+            Source::NoChannel => b"function".to_vec(),
             Source::Cli => b"cli".to_vec(),
             Source::Reload => b"reload".to_vec(),
             Source::Other(text) => text.clone(),
@@ -84,6 +87,8 @@ impl Source {
             Source::Channel(name.to_vec())
         } else if let Some(user) = text.strip_prefix(b"ami:") {
             Source::Ami(user.to_vec())
+        } else if text == b"function" {
+            Source::NoChannel
         } else if text == b"cli" {
             Source::Cli
         } else if text == b"reload" {
@@ -99,6 +104,7 @@ impl fmt::Display for Source {
         match self {
             Source::Channel(name) => write!(f, "channel {}", super::shown(name)),
             Source::Ami(user) => write!(f, "AMI user {}", super::shown(user)),
+            Source::NoChannel => write!(f, "PRESENCE_STATE() with no channel (AMI SetVar)"),
             Source::Cli => write!(f, "CLI"),
             Source::Reload => write!(f, "reload from AstDB"),
             Source::Other(text) => write!(f, "{}", super::shown(text)),
@@ -298,6 +304,10 @@ mod tests {
             ),
             (Source::Ami(b"panel".to_vec()), "AMI user panel"),
             (Source::Cli, "CLI"),
+            (
+                Source::NoChannel,
+                "PRESENCE_STATE() with no channel (AMI SetVar)",
+            ),
             (Source::Reload, "reload from AstDB"),
             (Source::Other(b"cluster:node2".to_vec()), "cluster:node2"),
         ] {

@@ -109,10 +109,11 @@ pub extern "C" fn fprs_load() -> LoadResult {
             );
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
-        config::reload();
+        STORE.stats.reset();
+        STORE.set_record_changes(config::reload().general.record_changes);
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
-        let changed = reload_from_astdb();
+        let changed = reload_from_astdb(false);
         for (done, registration) in REGISTRATIONS.iter().enumerate() {
             if !(registration.register)() {
                 error!("Could not register {}; not loading.", registration.what);
@@ -145,8 +146,8 @@ pub extern "C" fn fprs_unload() -> c_int {
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        config::reload();
-        let changed = reload_from_astdb();
+        STORE.set_record_changes(config::reload().general.record_changes);
+        let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
         notice!(
             "Reloaded {} custom presence states from AstDB; {} changed.",
