@@ -10,5 +10,6 @@ mod cli;
 mod config;
 mod function;
 mod host;
+mod manager;
 mod module;
 mod selftest;
