@@ -4,6 +4,7 @@
 use super::base64;
 use super::shown;
 use super::state::PresenceState;
+use super::stats::Refusal;
 use super::store::{name_for_write, WriteError};
 use super::value::Presence;
 use std::fmt;
@@ -47,6 +48,18 @@ impl fmt::Display for ActionError {
                 write!(f, "Encoded must be yes or no, not '{}'", shown(text))
             }
             ActionError::Write(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl ActionError {
+    /// How `presencestate stats` counts the refusal.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            ActionError::MissingPresentity => Refusal::NotCustomPresence,
+            ActionError::MissingState | ActionError::UnknownState(_) => Refusal::UnknownState,
+            ActionError::BadEncoded(_) => Refusal::BadValue,
+            ActionError::Write(error) => Refusal::of(error),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::bindings::{self, mansession, message};
 use super::boundary::{c_bytes, guard};
-use super::host;
+use super::host::{self, STORE};
 use crate::core::ami::{self, ActionError, SetAction};
 use crate::core::meta::Source;
 use crate::core::shown;
@@ -39,6 +39,14 @@ unsafe fn respond(s: *mut mansession, m: *const message, result: Result<String, 
     }
 }
 
+/// Counts a refusal of the action's own checks in the stats (the store counts its own).
+fn checked<T>(result: Result<T, ActionError>) -> Result<T, ActionError> {
+    if let Err(error) = &result {
+        STORE.stats.count(error.refusal());
+    }
+    result
+}
+
 fn refused(action: &str, error: &ActionError) -> Result<String, String> {
     warning!("AMI {action}: refused, nothing changed: {error}");
     Err(error.to_string())
@@ -57,7 +65,7 @@ pub extern "C" fn fprs_ami_set(s: *mut mansession, m: *const message) -> c_int {
                 encoded: header(m, c"Encoded"),
             }
         };
-        let result = ami::value_for_set(&action).and_then(|value| {
+        let result = checked(ami::value_for_set(&action)).and_then(|value| {
             let provider = CString::new(action.presentity).unwrap_or_default();
             let value_c = CString::new(value).unwrap_or_default();
             host::write(&provider, &value_c, &Source::Ami)
@@ -83,7 +91,7 @@ pub extern "C" fn fprs_ami_delete(s: *mut mansession, m: *const message) -> c_in
     guard("AMI PresenceStateDelete", 0, || {
         // SAFETY: m is the action's message, alive for the call.
         let presentity = unsafe { header(m, c"Presentity") };
-        let result = ami::presentity(presentity).and_then(|_| {
+        let result = checked(ami::presentity(presentity)).and_then(|_| {
             let provider = CString::new(presentity).unwrap_or_default();
             host::delete(&provider, &Source::Ami).map_err(ActionError::Write)
         });
