@@ -71,6 +71,18 @@ pub enum Source {
 }
 
 impl Source {
+    /// Writes the field's value, escaped.
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Source::Channel(name) => {
+                out.extend_from_slice(b"channel:");
+                escape_into(name, out);
+            }
+            Source::Other(text) => escape_into(text, out),
+            other => out.extend_from_slice(&other.encode()),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Source::Channel(name) => [&b"channel:"[..], name].concat(),
@@ -125,17 +137,105 @@ fn needs_escape(byte: u8) -> bool {
 
 fn escape_into(value: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &byte in value {
-        if needs_escape(byte) {
-            out.extend_from_slice(&[
-                b'%',
-                HEX[usize::from(byte >> 4)],
-                HEX[usize::from(byte & 15)],
-            ]);
-        } else {
-            out.push(byte);
+    out.reserve(value.len());
+    let mut rest = value;
+    // Copies the runs that need no escape whole: free text is mostly plain.
+    while let Some(at) = rest.iter().position(|&b| needs_escape(b)) {
+        let byte = rest[at];
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(&[
+            b'%',
+            HEX[usize::from(byte >> 4)],
+            HEX[usize::from(byte & 15)],
+        ]);
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
+/// Writes `n` in decimal.
+fn decimal_into(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn fnv1a64(value: &[u8]) -> u64 {
+    value.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Writes [`value_fnv`] of `value` (16 lower-case hex digits).
+fn value_fnv_into(value: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = fnv1a64(value);
+    out.extend(
+        (0..16)
+            .rev()
+            .map(|nibble| HEX[((hash >> (nibble * 4)) & 15) as usize]),
+    );
+}
+
+/// Writes the field `key` of a change (`changed`, `source` or `value_fnv`), escaped.
+fn change_field_into(
+    key: &str,
+    changed: u64,
+    source: &Source,
+    stored_value: &[u8],
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    match key {
+        CHANGED => decimal_into(changed, out),
+        SOURCE => source.encode_into(out),
+        _ => value_fnv_into(stored_value, out),
+    }
+}
+
+/// The stored record `old` rewritten for a change: what [`Meta::record_change`] then
+/// [`Meta::encode`] give, without unescaping and escaping the fields it keeps. `old` must be
+/// a record that parses (the store keeps only those); empty means none.
+pub fn rewrite_for_change(
+    old: &[u8],
+    changed: u64,
+    source: &Source,
+    stored_value: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(old.len() + 96);
+    let mut written = [false; 3];
+    let keys = [CHANGED, SOURCE, VALUE_FNV];
+    for field in old.split(|&b| b == b';').filter(|field| !field.is_empty()) {
+        if !out.is_empty() {
+            out.push(b';');
+        }
+        let key = field.split(|&b| b == b'=').next().unwrap_or_default();
+        match keys.iter().position(|k| k.as_bytes() == key) {
+            Some(i) => {
+                change_field_into(keys[i], changed, source, stored_value, &mut out);
+                written[i] = true;
+            }
+            None => out.extend_from_slice(field),
+        }
+    }
+    for (i, key) in keys.iter().enumerate() {
+        if !written[i] {
+            if !out.is_empty() {
+                out.push(b';');
+            }
+            change_field_into(key, changed, source, stored_value, &mut out);
+        }
+    }
+    out
 }
 
 fn unescape(value: &[u8], offset: usize) -> Result<Vec<u8>, MetaError> {
@@ -162,10 +262,7 @@ fn unescape(value: &[u8], offset: usize) -> Result<Vec<u8>, MetaError> {
 
 /// FNV-1a (64-bit) of a stored value, as [`VALUE_FNV`] holds it.
 pub fn value_fnv(value: &[u8]) -> String {
-    let hash = value.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    format!("{:016x}", fnv1a64(value))
 }
 
 impl Meta {
@@ -331,6 +428,35 @@ mod tests {
         );
         assert_eq!(Meta::parse(b"a=%zz"), Err(MetaError::BadEscape(2)));
         assert!(MetaError::BadEscape(3).to_string().contains("byte 3"));
+    }
+
+    #[test]
+    fn a_rewrite_equals_a_parse_record_and_encode() {
+        let odd = Source::Channel(b"PJSIP/a;b%c\x01".to_vec());
+        for old in [
+            &b""[..],
+            b"changed=1;source=cli;value_fnv=00",
+            b"expires=99;changed=1;hlc=7.3%3B1;source=cli",
+            b"x=%25;y=",
+            b"value_fnv=1;z=2",
+        ] {
+            for source in [odd.clone(), Source::Cli, Source::Other(b"n;1".to_vec())] {
+                let mut meta = Meta::parse(old).unwrap();
+                meta.record_change(1_764_500_000, &source, b"away,,x");
+                let rewritten = rewrite_for_change(old, 1_764_500_000, &source, b"away,,x");
+                assert_eq!(
+                    String::from_utf8_lossy(&rewritten),
+                    String::from_utf8_lossy(&meta.encode()),
+                    "{old:?}"
+                );
+            }
+        }
+        let mut digits = Vec::new();
+        for n in [0, 7, 10, u64::MAX] {
+            digits.clear();
+            decimal_into(n, &mut digits);
+            assert_eq!(digits, n.to_string().as_bytes());
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The presence store: every custom state in memory, kept equal to AstDB and announced on
 //! every change.
 
-use super::meta::{Meta, MetaError, Source};
+use super::meta::{self, Meta, MetaError, Source};
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
@@ -172,8 +172,8 @@ struct Stripe {
     announcing: Mutex<Announcing>,
 }
 
-/// A `CustomPresenceMeta` record as stored.
-type Record = Box<[u8]>;
+/// A `CustomPresenceMeta` record as stored, shared so a write hands it to AstDB uncopied.
+type Record = Arc<CStr>;
 
 /// The writes of one stripe under way.
 #[derive(Default)]
@@ -407,10 +407,7 @@ impl Store {
 
     /// Writes memory's state and record of `name` to AstDB again (see [`Store::change`]).
     fn settle(&self, host: &dyn Host, writing: &Writing, name: Vec<u8>) {
-        let record = writing
-            .meta
-            .get(&name)
-            .and_then(|r| CString::new(&r[..]).ok());
+        let record = writing.meta.get(&name).cloned();
         let now = self.get(&name);
         let Ok(name_c) = CString::new(name) else {
             return;
@@ -432,7 +429,7 @@ impl Store {
         name: &[u8],
         new: Option<&Presence>,
         source: &Source,
-    ) -> Option<Option<CString>> {
+    ) -> Option<Option<Record>> {
         let Some(presence) = new else {
             writing.meta.remove(name);
             return Some(None);
@@ -440,16 +437,20 @@ impl Store {
         if !self.record_changes.load(Relaxed) {
             return None;
         }
-        let mut meta = writing
+        let old = writing
             .meta
             .get(name)
-            .and_then(|record| Meta::parse(record).ok())
-            .unwrap_or_default();
-        meta.record_change(unix_now(), source, presence.stored());
-        let record = meta.encode();
-        writing.meta.insert(name.to_vec(), record.clone().into());
+            .map_or(&b""[..], |record| record.to_bytes());
+        let rewritten = meta::rewrite_for_change(old, unix_now(), source, presence.stored());
         // Escaping leaves no NUL in a record.
-        Some(CString::new(record).ok())
+        let record: Record = CString::new(rewritten).ok()?.into();
+        match writing.meta.get_mut(name) {
+            Some(slot) => *slot = Arc::clone(&record),
+            None => {
+                writing.meta.insert(name.to_vec(), Arc::clone(&record));
+            }
+        }
+        Some(Some(record))
     }
 
     /// Puts `presence` in memory (`None`: removes the name); returns the state it replaced.
@@ -561,9 +562,13 @@ impl Store {
         let mut broken = Vec::new();
         let mut per_stripe: Vec<Vec<(Vec<u8>, Record)>> = vec![Vec::new(); STRIPES];
         for &(name, record) in records {
-            match Meta::parse(record) {
-                Ok(_) => per_stripe[stripe_of(fnv1a(name))].push((name.to_vec(), record.into())),
-                Err(error) => broken.push((name.to_vec(), error)),
+            match (Meta::parse(record), CString::new(record)) {
+                (Ok(_), Ok(record)) => {
+                    per_stripe[stripe_of(fnv1a(name))].push((name.to_vec(), record.into()))
+                }
+                (Err(error), _) => broken.push((name.to_vec(), error)),
+                // AstDB values are C strings: they hold no NUL.
+                (Ok(_), Err(_)) => {}
             }
         }
         for (stripe, records) in self.stripes.iter().zip(per_stripe) {
@@ -581,7 +586,9 @@ impl Store {
             .meta
             .get(name)?
             .clone();
-        Meta::parse(&record).ok()?.change_of(presence.stored())
+        Meta::parse(record.to_bytes())
+            .ok()?
+            .change_of(presence.stored())
     }
 
     /// After a reload: records [`Source::Reload`] for each of `names` whose state in memory

@@ -3,7 +3,8 @@
 use super::bindings::{self, ast_module_load_result as LoadResult};
 use super::boundary::guard;
 use super::config;
-use super::host::{reload_from_astdb, Asterisk, STORE};
+use super::host::{self, reload_from_astdb, Asterisk, STORE};
+use crate::core::config::Config;
 use crate::core::PROVIDER_LABEL;
 use std::ffi::{c_int, CStr};
 
@@ -113,6 +114,12 @@ fn someone_else_provides_presence() -> bool {
     }
 }
 
+/// Hands each part of the module its settings from presencestate.conf.
+fn apply(config: &Config) {
+    STORE.set_record_changes(config.general.record_changes);
+    host::set_log_changes(config.general.log_changes);
+}
+
 #[no_mangle]
 pub extern "C" fn fprs_load() -> LoadResult {
     guard("load", LoadResult::AST_MODULE_LOAD_DECLINE, || {
@@ -125,7 +132,7 @@ pub extern "C" fn fprs_load() -> LoadResult {
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
         STORE.stats.reset();
-        STORE.set_record_changes(config::reload().general.record_changes);
+        apply(&config::read());
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
         let changed = reload_from_astdb(false);
@@ -137,7 +144,6 @@ pub extern "C" fn fprs_load() -> LoadResult {
                     .rev()
                     .for_each(|r| (r.unregister)());
                 STORE.clear();
-                config::reset();
                 return LoadResult::AST_MODULE_LOAD_DECLINE;
             }
         }
@@ -151,7 +157,7 @@ pub extern "C" fn fprs_unload() -> c_int {
     guard("unload", -1, || {
         REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
         STORE.clear();
-        config::reset();
+        apply(&Config::default());
         0
     })
 }
@@ -161,7 +167,7 @@ pub extern "C" fn fprs_unload() -> c_int {
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        STORE.set_record_changes(config::reload().general.record_changes);
+        apply(&config::read());
         let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
         notice!(
