@@ -8,6 +8,7 @@
 //! Fields this version does not know are kept, in order, when a record is rewritten, so older
 //! and newer versions of the module can share one AstDB.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The AstDB family of these records. AstDB's `gettree` matches `/CustomPresence/%`, so the
@@ -53,11 +54,11 @@ impl fmt::Display for MetaError {
     }
 }
 
-/// What made a change.
+/// What made a change. Borrows the channel name on a write (no copy unless it is recorded).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
+pub enum Source<'a> {
     /// `Set(PRESENCE_STATE(...))` on this channel (its name).
-    Channel(Vec<u8>),
+    Channel(Cow<'a, [u8]>),
     /// `PRESENCE_STATE()` written with no channel (AMI `SetVar` without `Channel`, ...).
     NoChannel,
     /// An AMI action (Asterisk does not tell a module which manager user sent it).
@@ -67,10 +68,10 @@ pub enum Source {
     /// A `module reload` that found the AstDB entry edited.
     Reload,
     /// A source a newer version wrote, shown as stored.
-    Other(Vec<u8>),
+    Other(Cow<'a, [u8]>),
 }
 
-impl Source {
+impl Source<'_> {
     /// Writes the field's value, escaped.
     fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
@@ -90,13 +91,13 @@ impl Source {
             Source::NoChannel => b"function".to_vec(),
             Source::Cli => b"cli".to_vec(),
             Source::Reload => b"reload".to_vec(),
-            Source::Other(text) => text.clone(),
+            Source::Other(text) => text.to_vec(),
         }
     }
 
-    pub fn decode(text: &[u8]) -> Source {
+    pub fn decode(text: &[u8]) -> Source<'static> {
         if let Some(name) = text.strip_prefix(b"channel:") {
-            Source::Channel(name.to_vec())
+            Source::Channel(name.to_vec().into())
         } else if text == b"ami" {
             Source::Ami
         } else if text == b"function" {
@@ -106,12 +107,12 @@ impl Source {
         } else if text == b"reload" {
             Source::Reload
         } else {
-            Source::Other(text.to_vec())
+            Source::Other(text.to_vec().into())
         }
     }
 }
 
-impl fmt::Display for Source {
+impl fmt::Display for Source<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Channel(name) => write!(f, "channel {}", super::shown(name)),
@@ -337,7 +338,7 @@ impl Meta {
     /// When and by what `stored_value` was written, if this record describes it: `None` when
     /// the record has no change, or describes another value (written since by someone who
     /// keeps no record, such as the stock module).
-    pub fn change_of(&self, stored_value: &[u8]) -> Option<(u64, Source)> {
+    pub fn change_of(&self, stored_value: &[u8]) -> Option<(u64, Source<'static>)> {
         let changed = std::str::from_utf8(self.get(CHANGED)?).ok()?.parse().ok()?;
         let source = Source::decode(self.get(SOURCE)?);
         (self.get(VALUE_FNV)? == value_fnv(stored_value).as_bytes()).then_some((changed, source))
@@ -352,7 +353,11 @@ mod tests {
     fn a_change_round_trips_with_escaped_free_text() {
         let mut meta = Meta::default();
         let odd = b"PJSIP/a;b%c=d\ne".to_vec();
-        meta.record_change(1_764_500_000, &Source::Channel(odd.clone()), b"away,,x");
+        meta.record_change(
+            1_764_500_000,
+            &Source::Channel(odd.clone().into()),
+            b"away,,x",
+        );
         let record = meta.encode();
         assert_eq!(
             String::from_utf8(record.clone()).unwrap(),
@@ -365,7 +370,7 @@ mod tests {
         assert_eq!(back, meta);
         assert_eq!(
             back.change_of(b"away,,x"),
-            Some((1_764_500_000, Source::Channel(odd)))
+            Some((1_764_500_000, Source::Channel(odd.into())))
         );
     }
 
@@ -396,7 +401,7 @@ mod tests {
     fn sources_read_back_and_print_for_people() {
         for (source, shown) in [
             (
-                Source::Channel(b"PJSIP/100-0001".to_vec()),
+                Source::Channel(b"PJSIP/100-0001".to_vec().into()),
                 "channel PJSIP/100-0001",
             ),
             (Source::Ami, "AMI action"),
@@ -406,7 +411,10 @@ mod tests {
                 "PRESENCE_STATE() with no channel (AMI SetVar)",
             ),
             (Source::Reload, "reload from AstDB"),
-            (Source::Other(b"cluster:node2".to_vec()), "cluster:node2"),
+            (
+                Source::Other(b"cluster:node2".to_vec().into()),
+                "cluster:node2",
+            ),
         ] {
             assert_eq!(Source::decode(&source.encode()), source);
             assert_eq!(source.to_string(), shown);
@@ -432,7 +440,7 @@ mod tests {
 
     #[test]
     fn a_rewrite_equals_a_parse_record_and_encode() {
-        let odd = Source::Channel(b"PJSIP/a;b%c\x01".to_vec());
+        let odd = Source::Channel(b"PJSIP/a;b%c\x01".to_vec().into());
         for old in [
             &b""[..],
             b"changed=1;source=cli;value_fnv=00",
@@ -440,7 +448,11 @@ mod tests {
             b"x=%25;y=",
             b"value_fnv=1;z=2",
         ] {
-            for source in [odd.clone(), Source::Cli, Source::Other(b"n;1".to_vec())] {
+            for source in [
+                odd.clone(),
+                Source::Cli,
+                Source::Other(b"n;1".to_vec().into()),
+            ] {
                 let mut meta = Meta::parse(old).unwrap();
                 meta.record_change(1_764_500_000, &source, b"away,,x");
                 let rewritten = rewrite_for_change(old, 1_764_500_000, &source, b"away,,x");

@@ -579,7 +579,7 @@ impl Store {
     }
 
     /// When `name`'s current state was set and by what, if its record describes it.
-    pub fn change_of(&self, name: &[u8]) -> Option<(u64, Source)> {
+    pub fn change_of(&self, name: &[u8]) -> Option<(u64, Source<'static>)> {
         let presence = self.get(name)?;
         let stripe = &self.stripes[stripe_of(fnv1a(name))];
         let record = lock_ignoring_poison(&stripe.writing)
