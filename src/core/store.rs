@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod records;
@@ -310,7 +310,7 @@ impl Store {
         let name = name_for_write(provider.to_bytes())?;
         let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
         let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
-        self.change(host, name, name_c, Some(presence), source)
+        self.change(host, name, name_c, Some((presence, value)), source)
     }
 
     /// Deletes `CustomPresence:<name>`: from AstDB, then memory, its `CustomPresenceMeta`
@@ -336,15 +336,16 @@ impl Store {
         result
     }
 
-    /// Sets (`Some`) or deletes (`None`) the state of `name` in AstDB, memory and its meta
-    /// record, then announces it (see [`Store`] for how overlapping changes of one name end
-    /// equal everywhere).
+    /// Sets (`Some`: the state and the text written, which AstDB stores) or deletes (`None`)
+    /// the state of `name` in AstDB, memory and its meta record, then announces it (see
+    /// [`Store`] for how overlapping changes of one name end equal everywhere).
+    #[inline]
     fn change(
         &self,
         host: &dyn Host,
         name: &[u8],
         name_c: &CStr,
-        new: Option<Arc<Presence>>,
+        new: Option<(Arc<Presence>, &CStr)>,
         source: &Source,
     ) -> Result<(), WriteError> {
         let hash = fnv1a(name);
@@ -358,9 +359,10 @@ impl Store {
             writing.in_flight.push(hash);
         }
         let persisted = match &new {
-            Some(presence) => host.persist(name_c, presence.stored_c()),
+            Some((_, value)) => host.persist(name_c, value),
             None => host.remove(name_c),
         };
+        let new = new.map(|(presence, _)| presence);
         let (replaced, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
@@ -368,7 +370,10 @@ impl Store {
             }
             let mut record = None;
             let replaced = if persisted {
-                record = self.note_change(&mut writing, name, new.as_deref(), source);
+                // (The flag is checked here too, so a write that records nothing costs no call.)
+                if new.is_none() || self.record_changes.load(Relaxed) {
+                    record = self.note_change(&mut writing, name, new.as_deref(), source);
+                }
                 Some(self.put(name, new))
             } else {
                 None

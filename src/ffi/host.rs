@@ -129,6 +129,7 @@ pub(crate) fn set_log_changes(on: bool) {
 
 /// Writes `value` to `provider` from any path (dialplan, CLI, AMI); with `log_changes` on, a
 /// NOTICE records each accepted write.
+#[inline]
 pub(crate) fn write(provider: &CStr, value: &CStr, source: &Source) -> Result<(), WriteError> {
     STORE.write(&Asterisk, provider, value, source)?;
     if LOG_CHANGES.load(Relaxed) {
