@@ -20,12 +20,15 @@
 //! - `cli_args`: line 1 is the provider of `presencestate change` and also the word being
 //!   completed, line 2 the value it writes, the remaining lines are stored `name<TAB>value`
 //!   entries loaded before the change; `presencestate list` is then checked.
+//! - `meta_record`: a `CustomPresenceMeta` record, then (after the first NUL, if any) the
+//!   channel name a change is recorded with.
 //! - `read_args`: line 1 is the read's arguments (`provider,field[,options]`), the rest (after
 //!   the first `\n`) is the stored value of the state being read.
 
 use super::base64::{self, Base64Error};
 use super::cli;
 use super::custom_presence_name;
+use super::meta::{Meta, Source, CHANGED, SOURCE, VALUE_FNV};
 use super::read::{parse_read, render, Field, ReadError, ReadRequest};
 use super::state::PresenceState;
 use super::store::{name_for_write, Host, Name, Store, WriteError};
@@ -258,12 +261,16 @@ pub fn value_parser(data: &[u8]) {
 
 type Seen = Option<(PresenceState, Vec<u8>, Vec<u8>)>;
 
+/// `CustomPresenceMeta` puts (`Some`) and deletes (`None`).
+type MetaPuts = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// A host that records what the store asked of it; AstDB refuses writes when `refuse` is set.
 #[derive(Default)]
 struct Recorder {
     refuse: bool,
     db: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
     announced: RefCell<Vec<(Vec<u8>, Seen)>>,
+    meta: RefCell<MetaPuts>,
 }
 
 impl Host for Recorder {
@@ -272,6 +279,16 @@ impl Host for Recorder {
             let entry = (name.to_bytes().to_vec(), value.to_bytes().to_vec());
             self.db.borrow_mut().push(entry);
         }
+        !self.refuse
+    }
+    fn remove(&self, _name: &CStr) -> bool {
+        panic!("the fuzzed store deletes nothing");
+    }
+    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+        let record = record.map(|r| r.to_bytes().to_vec());
+        self.meta
+            .borrow_mut()
+            .push((name.to_bytes().to_vec(), record));
         !self.refuse
     }
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
@@ -379,7 +396,7 @@ fn check_write(
     let (provider_c, value_c) = (c_string_of(provider), c_string_of(value));
     let (provider, value) = (provider_c.to_bytes(), value_c.to_bytes());
     let (db_before, announced_before) = (host.db.borrow().len(), host.announced.borrow().len());
-    let result = store.write(host, &provider_c, &value_c);
+    let result = store.write(host, &provider_c, &value_c, &Source::Cli);
     let expected = name_for_write(provider).and_then(|name| {
         let presence = Presence::parse(value).map_err(WriteError::Value)?;
         if host.refuse {
@@ -398,6 +415,15 @@ fn check_write(
                 host.announced.borrow()[announced_before..],
                 [(name.to_vec(), Some(seen(&presence)))]
             );
+            let meta = host.meta.borrow();
+            let (meta_name, record) = meta.last().expect("a write records its change");
+            assert_eq!(meta_name, name);
+            let record = Meta::parse(record.as_deref().expect("a record, not a delete"));
+            assert!(matches!(
+                record.expect("a record it wrote parses").change_of(value),
+                Some((_, Source::Cli))
+            ));
+            assert_eq!(store.change_of(name).map(|c| c.1), Some(Source::Cli));
             model.insert(name.to_vec(), value.to_vec());
         }
         (Err(error), Err(want)) => {
@@ -513,6 +539,9 @@ fn check_list(text: &[u8], states: &[(Name, std::sync::Arc<Presence>)]) {
             take(b"\n");
         }
     }
+    let plural = if states.len() == 1 { "state" } else { "states" };
+    let n = states.len();
+    take(format!("{n} custom presence {plural} ({n} shown)\n").as_bytes());
     assert!(rest.is_empty(), "list: trailing {rest:?}");
 }
 
@@ -573,7 +602,7 @@ pub fn cli_args(data: &[u8]) {
     check_load(&store, &mut model, entries);
     let _ = check_write(&store, &Recorder::default(), &mut model, word, value);
     let states = store.snapshot();
-    check_list(&cli::list(&states), &states);
+    check_list(&cli::list(&states, None), &states);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,6 +684,40 @@ pub fn read_args(data: &[u8]) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// CustomPresenceMeta records
+
+/// Fuzz target `meta_record`: a record that parses encodes to one that parses to the same
+/// fields and holds no NUL or unescaped `;`; recording a change with any channel name keeps
+/// every other field and reads back as that change (through both the field-by-field way and
+/// the store's one-pass rewrite); a record that does not parse is refused, never a panic.
+pub fn meta_record(data: &[u8]) {
+    let (record, channel) = split_once(data, 0);
+    let Ok(meta) = Meta::parse(record) else {
+        return;
+    };
+    let encoded = meta.encode();
+    assert!(!encoded.contains(&0), "{encoded:?}");
+    assert_eq!(Meta::parse(&encoded).as_ref(), Ok(&meta));
+    let source = Source::Channel(channel.unwrap_or_default().into());
+    let value = b"away,,fuzz";
+    let mut changed = meta.clone();
+    changed.record_change(1_764_500_000, &source, value);
+    let rewritten = super::meta::rewrite_for_change(record, 1_764_500_000, &source, value);
+    for candidate in [changed.encode(), rewritten] {
+        let back = Meta::parse(&candidate).expect("a recorded change parses");
+        assert_eq!(back.change_of(value), Some((1_764_500_000, source.clone())));
+        assert_eq!(back.change_of(b"dnd"), None);
+        for field in record.split(|&b| b == b';').filter(|f| !f.is_empty()) {
+            let key =
+                String::from_utf8_lossy(field.split(|&b| b == b'=').next().unwrap_or_default());
+            if ![CHANGED, SOURCE, VALUE_FNV].contains(&&*key) {
+                assert_eq!(back.get(&key), meta.get(&key), "field {key} lost");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -696,6 +759,11 @@ mod tests {
     #[test]
     fn cli_args_corpus() {
         replay("cli_args", super::cli_args);
+    }
+
+    #[test]
+    fn meta_record_corpus() {
+        replay("meta_record", super::meta_record);
     }
 
     #[test]

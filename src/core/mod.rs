@@ -5,12 +5,16 @@
 //! and Stasis.
 #![forbid(unsafe_code)]
 
+pub mod ami;
 pub mod base64;
 pub mod cli;
+pub mod config;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_checks;
+pub mod meta;
 pub mod read;
 pub mod state;
+pub mod stats;
 pub mod store;
 pub mod value;
 

@@ -2,7 +2,9 @@
 
 use super::bindings::{self, ast_module_load_result as LoadResult};
 use super::boundary::guard;
-use super::host::{reload_from_astdb, Asterisk, STORE};
+use super::config;
+use super::host::{self, reload_from_astdb, Asterisk, STORE};
+use crate::core::config::Config;
 use crate::core::PROVIDER_LABEL;
 use std::ffi::{c_int, CStr};
 
@@ -52,6 +54,16 @@ fn unregister_cli() {
     unsafe { bindings::fprs_shim_unregister_cli() };
 }
 
+fn register_manager() -> bool {
+    // SAFETY: no arguments; the shim registers its own two actions.
+    unsafe { bindings::fprs_shim_register_manager() == 0 }
+}
+
+fn unregister_manager() {
+    // SAFETY: as above. Asterisk waits for running actions before returning.
+    unsafe { bindings::fprs_shim_unregister_manager() };
+}
+
 fn register_tests() -> bool {
     // SAFETY: no arguments; the shim passes its own static test definitions.
     unsafe { bindings::fprs_shim_register_tests() };
@@ -64,7 +76,7 @@ fn unregister_tests() {
 }
 
 /// In registration order; unload undoes them in reverse.
-const REGISTRATIONS: [Registration; 4] = [
+const REGISTRATIONS: [Registration; 5] = [
     Registration {
         what: "the CustomPresence presence provider",
         register: register_provider,
@@ -79,6 +91,11 @@ const REGISTRATIONS: [Registration; 4] = [
         what: "the presencestate CLI commands",
         register: register_cli,
         unregister: unregister_cli,
+    },
+    Registration {
+        what: "the AMI actions PresenceStateSet and PresenceStateDelete",
+        register: register_manager,
+        unregister: unregister_manager,
     },
     Registration {
         what: "the test-framework tests",
@@ -97,6 +114,12 @@ fn someone_else_provides_presence() -> bool {
     }
 }
 
+/// Hands each part of the module its settings from presencestate.conf.
+fn apply(config: &Config) {
+    STORE.set_record_changes(config.general.record_changes);
+    host::set_log_changes(config.general.log_changes);
+}
+
 #[no_mangle]
 pub extern "C" fn fprs_load() -> LoadResult {
     guard("load", LoadResult::AST_MODULE_LOAD_DECLINE, || {
@@ -108,9 +131,11 @@ pub extern "C" fn fprs_load() -> LoadResult {
             );
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
+        STORE.stats.reset();
+        apply(&config::read());
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
-        let changed = reload_from_astdb();
+        let changed = reload_from_astdb(false);
         for (done, registration) in REGISTRATIONS.iter().enumerate() {
             if !(registration.register)() {
                 error!("Could not register {}; not loading.", registration.what);
@@ -132,16 +157,18 @@ pub extern "C" fn fprs_unload() -> c_int {
     guard("unload", -1, || {
         REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
         STORE.clear();
+        apply(&Config::default());
         0
     })
 }
 
-/// `module reload`: picks up AstDB edits (`database put CustomPresence ...`) and announces
-/// what changed.
+/// `module reload`: re-reads presencestate.conf, picks up AstDB edits (`database put
+/// CustomPresence ...`) and announces what changed.
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        let changed = reload_from_astdb();
+        apply(&config::read());
+        let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
         notice!(
             "Reloaded {} custom presence states from AstDB; {} changed.",
