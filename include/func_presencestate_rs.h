@@ -16,6 +16,7 @@
 #include "asterisk/stringfields.h"
 #include "asterisk/astdb.h"
 #include "asterisk/cli.h"
+#include "asterisk/config.h"
 #include "asterisk/logger.h"
 #include "asterisk/module.h"
 #include "asterisk/pbx.h"
@@ -69,6 +70,13 @@ int fprs_shim_register_cli(void);
 int fprs_shim_unregister_cli(void);
 void fprs_shim_register_tests(void);
 void fprs_shim_unregister_tests(void);
+
+/* Loads a config file for this module: the config (ast_config_destroy frees it), or NULL with
+ * *status 1 when the file is missing, 2 when Asterisk could not parse it. */
+struct ast_config *fprs_shim_config_load(const char *file, int *status);
+/* The name, value and line number of var; returns the next variable of its category. */
+struct ast_variable *fprs_shim_variable(struct ast_variable *var, const char **name,
+	const char **value, int *lineno);
 
 void fprs_shim_test_status(struct ast_test *test, const char *bytes, size_t len);
 struct stasis_subscription *fprs_shim_subscribe_presence(stasis_subscription_cb callback, void *data);

@@ -2,7 +2,7 @@
 
 use super::bindings::{self, ast_channel, ast_presence_state as ast_state, ast_str};
 use super::boundary::{asterisk_copy, asterisk_free, c_bytes, c_str, c_string, guard};
-use super::host::{from_asterisk, to_asterisk, Asterisk, STORE};
+use super::host::{self, from_asterisk, to_asterisk, STORE};
 use crate::core::read::{parse_read, render, ReadRequest};
 use crate::core::state::PresenceState;
 use crate::core::{custom_presence_name, shown};
@@ -150,7 +150,7 @@ pub extern "C" fn fprs_write(
     guard("PRESENCE_STATE write", -1, || {
         // SAFETY: data and value are NUL-terminated strings Asterisk keeps alive for the call.
         let (provider, value) = unsafe { (c_str(data), c_str(value)) };
-        match STORE.write(&Asterisk, provider, value) {
+        match host::write(provider, value) {
             Ok(()) => 0,
             Err(error) => {
                 warning!(

@@ -4,7 +4,7 @@
 use super::bindings::{self, ast_presence_state as ast_state};
 use super::boundary::c_bytes;
 use crate::core::state::PresenceState;
-use crate::core::store::{Host, Name, Store};
+use crate::core::store::{Host, Name, Store, WriteError};
 use crate::core::value::Presence;
 use crate::core::{shown, PROVIDER_LABEL, PROVIDER_PREFIX};
 use std::ffi::CStr;
@@ -73,6 +73,20 @@ impl Host for Asterisk {
             }
         });
     }
+}
+
+/// Writes `value` to `provider` from any path (dialplan, CLI, AMI); with `log_changes` on, a
+/// NOTICE records each accepted write.
+pub(crate) fn write(provider: &CStr, value: &CStr) -> Result<(), WriteError> {
+    STORE.write(&Asterisk, provider, value)?;
+    if super::config::current().general.log_changes {
+        notice!(
+            "{} set to '{}'",
+            shown(provider.to_bytes()),
+            shown(value.to_bytes())
+        );
+    }
+    Ok(())
 }
 
 /// Calls `f` with `CustomPresence:<name>` as a C string (`None` if the name holds a NUL),

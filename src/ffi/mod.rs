@@ -7,6 +7,7 @@ mod bindings;
 mod log;
 mod boundary;
 mod cli;
+mod config;
 mod function;
 mod host;
 mod module;

@@ -2,6 +2,7 @@
 
 use super::bindings::{self, ast_module_load_result as LoadResult};
 use super::boundary::guard;
+use super::config;
 use super::host::{reload_from_astdb, Asterisk, STORE};
 use crate::core::PROVIDER_LABEL;
 use std::ffi::{c_int, CStr};
@@ -108,6 +109,7 @@ pub extern "C" fn fprs_load() -> LoadResult {
             );
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
+        config::reload();
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
         let changed = reload_from_astdb();
@@ -119,6 +121,7 @@ pub extern "C" fn fprs_load() -> LoadResult {
                     .rev()
                     .for_each(|r| (r.unregister)());
                 STORE.clear();
+                config::reset();
                 return LoadResult::AST_MODULE_LOAD_DECLINE;
             }
         }
@@ -132,15 +135,17 @@ pub extern "C" fn fprs_unload() -> c_int {
     guard("unload", -1, || {
         REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
         STORE.clear();
+        config::reset();
         0
     })
 }
 
-/// `module reload`: picks up AstDB edits (`database put CustomPresence ...`) and announces
-/// what changed.
+/// `module reload`: re-reads presencestate.conf, picks up AstDB edits (`database put
+/// CustomPresence ...`) and announces what changed.
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
+        config::reload();
         let changed = reload_from_astdb();
         STORE.announce(&Asterisk, &changed);
         notice!(

@@ -176,6 +176,30 @@ int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_sta
 	return 0;
 }
 
+/* ---- Configuration ---------------------------------------------------------------------- */
+
+struct ast_config *fprs_shim_config_load(const char *file, int *status)
+{
+	struct ast_flags flags = { 0 };
+	struct ast_config *cfg = ast_config_load(file, flags);
+
+	if (cfg == CONFIG_STATUS_FILEINVALID) {
+		*status = 2;
+		return NULL;
+	}
+	*status = cfg ? 0 : 1;
+	return cfg;
+}
+
+struct ast_variable *fprs_shim_variable(struct ast_variable *var, const char **name,
+	const char **value, int *lineno)
+{
+	*name = var->name;
+	*value = var->value;
+	*lineno = var->lineno;
+	return var->next;
+}
+
 /* ---- Memory, strings, logging ------------------------------------------------------------- */
 
 void fprs_shim_log(int level, const char *file, int line, const char *function,
