@@ -12,6 +12,7 @@ pub mod device_state;
 pub mod expiry;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_checks;
+pub mod meta;
 pub mod read;
 pub mod state;
 pub mod store;

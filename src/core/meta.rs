@@ -1,0 +1,336 @@
+//! The module's own record about a state, kept in AstDB family [`FAMILY`] under the state's
+//! name (the stock `CustomPresence` family keeps exactly the stock entries).
+//!
+//! A record is `key=value` fields joined by `;`, e.g.
+//! `changed=1764500000;source=channel:PJSIP/100-00000001;value_fnv=8c0f5e1b9a27d3c4`.
+//! Keys are lower-case letters, digits and `_`. Values are bytes with `%`, `;` and control
+//! bytes written as `%XX`, so free text (a channel name, an AMI user) cannot break the record.
+//! Fields this version does not know are kept, in order, when a record is rewritten, so older
+//! and newer versions of the module can share one AstDB.
+
+use std::fmt;
+
+/// The AstDB family of these records. AstDB's `gettree` matches `/CustomPresence/%`, so the
+/// stock module never sees it.
+pub const FAMILY: &str = "CustomPresenceMeta";
+
+/// When the state last changed, unix seconds.
+pub const CHANGED: &str = "changed";
+/// What changed it, as [`Source::encode`] writes it.
+pub const SOURCE: &str = "source";
+/// FNV-1a (64-bit, hex) of the `CustomPresence` value the record describes: a value written
+/// by someone else since (the stock module, `database put`) no longer matches, and the
+/// record is then not shown as that value's history.
+pub const VALUE_FNV: &str = "value_fnv";
+
+/// One record: its fields in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    fields: Vec<(String, Vec<u8>)>,
+}
+
+/// Why a stored record was not understood. `Display` gives the WARNING text.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MetaError {
+    NoEquals(usize),
+    BadKey(Vec<u8>),
+    BadEscape(usize),
+}
+
+impl fmt::Display for MetaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetaError::NoEquals(n) => write!(f, "field {n} has no '='"),
+            MetaError::BadKey(key) => write!(
+                f,
+                "field name '{}' is not lower-case letters, digits and '_'",
+                super::shown(key)
+            ),
+            MetaError::BadEscape(at) => {
+                write!(f, "a '%' at byte {at} is not followed by two hex digits")
+            }
+        }
+    }
+}
+
+/// What made a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `Set(PRESENCE_STATE(...))` on this channel (its name).
+    Channel(Vec<u8>),
+    /// An AMI action by this manager user.
+    Ami(Vec<u8>),
+    /// `presencestate change` / `delete` at the CLI.
+    Cli,
+    /// A `module reload` that found the AstDB entry edited.
+    Reload,
+    /// A source a newer version wrote, shown as stored.
+    Other(Vec<u8>),
+}
+
+impl Source {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Source::Channel(name) => [&b"channel:"[..], name].concat(),
+            Source::Ami(user) => [&b"ami:"[..], user].concat(),
+            Source::Cli => b"cli".to_vec(),
+            Source::Reload => b"reload".to_vec(),
+            Source::Other(text) => text.clone(),
+        }
+    }
+
+    pub fn decode(text: &[u8]) -> Source {
+        if let Some(name) = text.strip_prefix(b"channel:") {
+            Source::Channel(name.to_vec())
+        } else if let Some(user) = text.strip_prefix(b"ami:") {
+            Source::Ami(user.to_vec())
+        } else if text == b"cli" {
+            Source::Cli
+        } else if text == b"reload" {
+            Source::Reload
+        } else {
+            Source::Other(text.to_vec())
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Channel(name) => write!(f, "channel {}", super::shown(name)),
+            Source::Ami(user) => write!(f, "AMI user {}", super::shown(user)),
+            Source::Cli => write!(f, "CLI"),
+            Source::Reload => write!(f, "reload from AstDB"),
+            Source::Other(text) => write!(f, "{}", super::shown(text)),
+        }
+    }
+}
+
+fn valid_key(key: &[u8]) -> bool {
+    !key.is_empty()
+        && key
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn needs_escape(byte: u8) -> bool {
+    byte == b'%' || byte == b';' || byte < 0x20 || byte == 0x7f
+}
+
+fn escape_into(value: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &byte in value {
+        if needs_escape(byte) {
+            out.extend_from_slice(&[
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
+        } else {
+            out.push(byte);
+        }
+    }
+}
+
+fn unescape(value: &[u8], offset: usize) -> Result<Vec<u8>, MetaError> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'%' {
+            match (
+                value.get(i + 1).and_then(|&b| hex(b)),
+                value.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(high), Some(low)) => out.push((high * 16 + low) as u8),
+                _ => return Err(MetaError::BadEscape(offset + i)),
+            }
+            i += 3;
+        } else {
+            out.push(value[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// FNV-1a (64-bit) of a stored value, as [`VALUE_FNV`] holds it.
+pub fn value_fnv(value: &[u8]) -> String {
+    let hash = value.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+impl Meta {
+    /// Parses a stored record. An empty record has no fields.
+    pub fn parse(record: &[u8]) -> Result<Meta, MetaError> {
+        let mut fields = Vec::new();
+        let mut offset = 0;
+        for (n, field) in record.split(|&b| b == b';').enumerate() {
+            if !(field.is_empty() && record.is_empty()) {
+                let equals = field
+                    .iter()
+                    .position(|&b| b == b'=')
+                    .ok_or(MetaError::NoEquals(n + 1))?;
+                let key = &field[..equals];
+                if !valid_key(key) {
+                    return Err(MetaError::BadKey(key.to_vec()));
+                }
+                let value = unescape(&field[equals + 1..], offset + equals + 1)?;
+                // Keys are checked ASCII above.
+                fields.push((String::from_utf8_lossy(key).into_owned(), value));
+            }
+            offset += field.len() + 1;
+        }
+        Ok(Meta { fields })
+    }
+
+    /// The record as stored.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (n, (key, value)) in self.fields.iter().enumerate() {
+            if n > 0 {
+                out.push(b';');
+            }
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'=');
+            escape_into(value, &mut out);
+        }
+        out
+    }
+
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| &v[..])
+    }
+
+    /// Sets `key` (a valid field name: lower-case letters, digits, `_`), in place if present.
+    pub fn set(&mut self, key: &str, value: &[u8]) {
+        debug_assert!(valid_key(key.as_bytes()), "{key}");
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value.to_vec(),
+            None => self.fields.push((key.to_string(), value.to_vec())),
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        self.fields.retain(|(k, _)| k != key);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Records a change of the state to `stored_value` at `changed` (unix seconds) by `source`.
+    pub fn record_change(&mut self, changed: u64, source: &Source, stored_value: &[u8]) {
+        self.set(CHANGED, changed.to_string().as_bytes());
+        self.set(SOURCE, &source.encode());
+        self.set(VALUE_FNV, value_fnv(stored_value).as_bytes());
+    }
+
+    /// When and by what `stored_value` was written, if this record describes it: `None` when
+    /// the record has no change, or describes another value (written since by someone who
+    /// keeps no record, such as the stock module).
+    pub fn change_of(&self, stored_value: &[u8]) -> Option<(u64, Source)> {
+        let changed = std::str::from_utf8(self.get(CHANGED)?).ok()?.parse().ok()?;
+        let source = Source::decode(self.get(SOURCE)?);
+        (self.get(VALUE_FNV)? == value_fnv(stored_value).as_bytes()).then_some((changed, source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_round_trips_with_escaped_free_text() {
+        let mut meta = Meta::default();
+        let odd = b"PJSIP/a;b%c=d\ne".to_vec();
+        meta.record_change(1_764_500_000, &Source::Channel(odd.clone()), b"away,,x");
+        let record = meta.encode();
+        assert_eq!(
+            String::from_utf8(record.clone()).unwrap(),
+            format!(
+                "changed=1764500000;source=channel:PJSIP/a%3Bb%25c=d%0Ae;value_fnv={}",
+                value_fnv(b"away,,x")
+            )
+        );
+        let back = Meta::parse(&record).unwrap();
+        assert_eq!(back, meta);
+        assert_eq!(
+            back.change_of(b"away,,x"),
+            Some((1_764_500_000, Source::Channel(odd)))
+        );
+    }
+
+    #[test]
+    fn a_record_of_another_value_is_not_its_history() {
+        let mut meta = Meta::default();
+        meta.record_change(5, &Source::Cli, b"away");
+        assert_eq!(meta.change_of(b"away"), Some((5, Source::Cli)));
+        assert_eq!(meta.change_of(b"dnd"), None);
+        assert_eq!(Meta::default().change_of(b"away"), None);
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_in_order_on_rewrite() {
+        let mut meta = Meta::parse(b"expires=99;changed=1;hlc=7.3;source=cli").unwrap();
+        meta.record_change(2, &Source::Ami(b"admin".to_vec()), b"dnd");
+        let text = String::from_utf8(meta.encode()).unwrap();
+        assert!(
+            text.starts_with("expires=99;changed=2;hlc=7.3;source=ami:admin;value_fnv="),
+            "{text}"
+        );
+        meta.remove("hlc");
+        assert_eq!(meta.get("hlc"), None);
+        assert_eq!(meta.get("expires"), Some(&b"99"[..]));
+    }
+
+    #[test]
+    fn sources_read_back_and_print_for_people() {
+        for (source, shown) in [
+            (
+                Source::Channel(b"PJSIP/100-0001".to_vec()),
+                "channel PJSIP/100-0001",
+            ),
+            (Source::Ami(b"panel".to_vec()), "AMI user panel"),
+            (Source::Cli, "CLI"),
+            (Source::Reload, "reload from AstDB"),
+            (Source::Other(b"cluster:node2".to_vec()), "cluster:node2"),
+        ] {
+            assert_eq!(Source::decode(&source.encode()), source);
+            assert_eq!(source.to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn broken_records_are_refused_with_a_reason() {
+        assert_eq!(Meta::parse(b"").unwrap(), Meta::default());
+        assert_eq!(Meta::parse(b"changed=1;junk"), Err(MetaError::NoEquals(2)));
+        assert_eq!(
+            Meta::parse(b"Changed=1"),
+            Err(MetaError::BadKey(b"Changed".to_vec()))
+        );
+        assert_eq!(Meta::parse(b"=1"), Err(MetaError::BadKey(vec![])));
+        assert_eq!(
+            Meta::parse(b"a=1;source=x%4"),
+            Err(MetaError::BadEscape(12))
+        );
+        assert_eq!(Meta::parse(b"a=%zz"), Err(MetaError::BadEscape(2)));
+        assert!(MetaError::BadEscape(3).to_string().contains("byte 3"));
+    }
+
+    #[test]
+    fn every_byte_survives_a_round_trip() {
+        let all: Vec<u8> = (0..=255).collect();
+        let mut meta = Meta::default();
+        meta.set("x", &all);
+        assert_eq!(
+            Meta::parse(&meta.encode()).unwrap().get("x"),
+            Some(&all[..])
+        );
+    }
+}
