@@ -11,13 +11,134 @@
 //! AstDB and must mean the same after a restart. The thread re-reads the clock at least once a
 //! minute, so a step of the system clock delays an expiry by at most that.
 
+use super::meta::{value_fnv, Meta};
+use super::shown;
 use super::store::Name;
+use super::value::{Presence, ValueError};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::fmt;
 use std::io;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A timed state's expiry: when, and the state it then reverts to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Unix time in milliseconds.
+    pub deadline_ms: u64,
+    /// The last state of the name written without an expiry; `None` for not_set.
+    pub revert: Option<Arc<Presence>>,
+}
+
+impl Timing {
+    /// The stored text the state reverts to.
+    pub fn revert_text(&self) -> &[u8] {
+        self.revert.as_deref().map_or(NOT_SET, Presence::stored)
+    }
+}
+
+const NOT_SET: &[u8] = b"not_set";
+
+/// The state a timed write over `current` reverts to: the last one written without an expiry.
+pub fn revert_target(current: Option<&Arc<Presence>>) -> Option<Arc<Presence>> {
+    let current = current?;
+    match current.timing() {
+        Some(timing) => timing.revert.clone(),
+        None => Some(Arc::clone(current)),
+    }
+}
+
+/// CustomPresenceMeta field: the deadline of a timed state, unix milliseconds.
+pub const EXPIRES_MS: &str = "expires_ms";
+/// CustomPresenceMeta field: the stored text the timed state reverts to.
+pub const REVERT: &str = "revert";
+/// CustomPresenceMeta field: FNV-1a of the timed value, as `value_fnv` writes it. The expiry's
+/// own, so a record of a later change (which rewrites `value_fnv`) never carries it over.
+pub const EXPIRES_VALUE_FNV: &str = "expires_value_fnv";
+
+/// Writes `timing` of the state stored as `stored_value` into `meta`, or removes the fields
+/// when the state is not timed. The fields name the value they describe, so an expiry is never
+/// applied to a value someone else wrote since (the stock module, `database put`).
+pub fn record_timing(meta: &mut Meta, stored_value: &[u8], timing: Option<&Timing>) {
+    match timing {
+        Some(timing) => {
+            meta.set(EXPIRES_MS, timing.deadline_ms.to_string().as_bytes());
+            meta.set(REVERT, timing.revert_text());
+            meta.set(EXPIRES_VALUE_FNV, value_fnv(stored_value).as_bytes());
+        }
+        None => {
+            meta.remove(EXPIRES_MS);
+            meta.remove(REVERT);
+            meta.remove(EXPIRES_VALUE_FNV);
+        }
+    }
+}
+
+/// A deadline and revert text read back from AstDB.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StoredTiming {
+    pub deadline_ms: u64,
+    pub revert: Vec<u8>,
+}
+
+/// Why a stored expiry was not used. `Display` gives the WARNING text.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TimingError {
+    BadDeadline(Vec<u8>),
+    BadRevert(Vec<u8>, ValueError),
+}
+
+impl fmt::Display for TimingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimingError::BadDeadline(text) => {
+                write!(f, "its {EXPIRES_MS} '{}' is not a time", shown(text))
+            }
+            TimingError::BadRevert(text, error) => write!(
+                f,
+                "the state it reverts to, '{}', is not usable: {error}",
+                shown(text)
+            ),
+        }
+    }
+}
+
+/// The expiry `meta` records for the state stored as `stored_value`: `None` when it records
+/// none, or records one for another value (written since by someone who keeps no record).
+pub fn stored_timing(
+    meta: &Meta,
+    stored_value: &[u8],
+) -> Option<Result<StoredTiming, TimingError>> {
+    let deadline = meta.get(EXPIRES_MS)?;
+    if meta.get(EXPIRES_VALUE_FNV)? != value_fnv(stored_value).as_bytes() {
+        return None;
+    }
+    let parsed = std::str::from_utf8(deadline)
+        .ok()
+        .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|text| text.parse().ok());
+    Some(match parsed {
+        Some(deadline_ms) => Ok(StoredTiming {
+            deadline_ms,
+            revert: meta.get(REVERT).unwrap_or(NOT_SET).to_vec(),
+        }),
+        None => Err(TimingError::BadDeadline(deadline.to_vec())),
+    })
+}
+
+impl StoredTiming {
+    /// The timing of a state loaded from AstDB. The revert text must be an untimed state.
+    pub fn resolve(&self) -> Result<Timing, TimingError> {
+        let revert = Presence::parse(&self.revert)
+            .map_err(|error| TimingError::BadRevert(self.revert.clone(), error))?;
+        Ok(Timing {
+            deadline_ms: self.deadline_ms,
+            revert: (self.revert != NOT_SET).then(|| Arc::new(revert)),
+        })
+    }
+}
 
 /// Wall-clock time in milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync {
@@ -207,6 +328,58 @@ mod tests {
 
     fn name(text: &str) -> Name {
         Name::from(text.as_bytes())
+    }
+
+    #[test]
+    fn timing_round_trips_through_the_meta_record_of_its_value() {
+        let revert = Arc::new(Presence::parse(b"away,,Lunch; back at 2").unwrap());
+        let timing = Timing {
+            deadline_ms: 1_764_500_000_123,
+            revert: Some(revert),
+        };
+        let mut meta = Meta::parse(b"changed=5;hlc=1").unwrap();
+        record_timing(&mut meta, b"dnd,,,t(60)", Some(&timing));
+        let meta = Meta::parse(&meta.encode()).unwrap();
+        let stored = stored_timing(&meta, b"dnd,,,t(60)").unwrap().unwrap();
+        assert_eq!(stored.resolve().unwrap(), timing);
+        // A value written since by someone keeping no record has no expiry.
+        assert_eq!(stored_timing(&meta, b"available"), None);
+        let mut cleared = meta.clone();
+        record_timing(&mut cleared, b"available", None);
+        assert_eq!(stored_timing(&cleared, b"dnd,,,t(60)"), None);
+        assert_eq!(cleared.get("hlc"), Some(&b"1"[..]), "other fields stay");
+    }
+
+    #[test]
+    fn a_timing_without_an_untimed_state_before_reverts_to_not_set() {
+        let timing = Timing {
+            deadline_ms: 7,
+            revert: revert_target(None),
+        };
+        assert_eq!(timing.revert_text(), b"not_set");
+        let mut meta = Meta::default();
+        record_timing(&mut meta, b"dnd,,,t(1)", Some(&timing));
+        let stored = stored_timing(&meta, b"dnd,,,t(1)").unwrap().unwrap();
+        assert_eq!(stored.resolve().unwrap(), timing);
+        meta.set(EXPIRES_MS, b"soon");
+        let error = stored_timing(&meta, b"dnd,,,t(1)").unwrap().unwrap_err();
+        assert!(
+            error.to_string().contains("'soon' is not a time"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_timed_state_over_a_timed_state_keeps_the_first_revert() {
+        let untimed = Arc::new(Presence::parse(b"available").unwrap());
+        let mut timed = Presence::parse(b"dnd,,,t(60)").unwrap();
+        timed.set_timing(Timing {
+            deadline_ms: 1,
+            revert: revert_target(Some(&untimed)),
+        });
+        let timed = Arc::new(timed);
+        let again = revert_target(Some(&timed)).unwrap();
+        assert!(Arc::ptr_eq(&again, &untimed));
     }
 
     #[test]

@@ -26,6 +26,8 @@
 use super::base64::{self, Base64Error};
 use super::cli;
 use super::custom_presence_name;
+use super::device_state::DeviceState;
+use super::expiry::Timing;
 use super::read::{parse_read, render, Field, ReadError, ReadRequest};
 use super::state::PresenceState;
 use super::store::{name_for_write, Host, Name, Store, WriteError};
@@ -321,6 +323,8 @@ impl Host for Recorder {
             .borrow_mut()
             .push((name.to_vec(), presence.map(seen)));
     }
+    fn announce_device(&self, _: &[u8], _: DeviceState) {}
+    fn persist_timing(&self, _: &CStr, _: &[u8], _: Option<&Timing>) {}
 }
 
 /// What consumers are told about a state.
@@ -376,7 +380,7 @@ fn check_load(
     }
 
     let borrowed: Vec<(&[u8], &[u8])> = entries.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-    let replaced = store.replace_all(&borrowed);
+    let replaced = store.replace_all(&borrowed, &|_, _| None, 0);
     let got_skipped: Vec<_> = replaced
         .skipped
         .into_iter()

@@ -1,13 +1,20 @@
 //! The presence store: every custom state in memory, kept equal to AstDB and announced on
 //! every change.
 
+use super::device_state::{DeviceState, LiveDeviceStateMap};
+use super::expiry::{Clock, ExpiryQueue, SystemClock, Timing};
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+mod timed;
+use timed::Put;
+pub use timed::{Expired, TimingOf};
 
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
@@ -15,6 +22,15 @@ pub trait Host {
     fn persist(&self, name: &CStr, value: &CStr) -> bool;
     /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
     fn announce(&self, name: &[u8], presence: Option<&Presence>);
+    /// Announces the device state of `CustomPresence:<name>` (hints, BLF, queues).
+    fn announce_device(&self, name: &[u8], state: DeviceState);
+    /// Records the expiry of the state stored as `stored` under `name` in the module's own
+    /// AstDB family (or removes it, for `None`), so it survives a restart.
+    fn persist_timing(&self, name: &CStr, stored: &[u8], timing: Option<&Timing>);
+    /// Wall-clock time, unix milliseconds (deadlines of timed states).
+    fn now_ms(&self) -> u64 {
+        SystemClock.now_ms()
+    }
 }
 
 /// Why a write was refused. `Display` gives the WARNING text.
@@ -80,6 +96,11 @@ pub type Name = Arc<[u8]>;
 pub struct Replaced {
     pub skipped: Vec<SkippedEntry>,
     pub changed: Vec<Name>,
+    /// Timed states whose deadline had passed (while Asterisk was down or the module not
+    /// loaded): memory holds their revert state, which [`Store::persist_reverted`] stores.
+    pub reverted: Vec<Name>,
+    /// Recorded expiries that could not be used; those states are kept, untimed.
+    pub bad_timings: Vec<(Name, super::expiry::TimingError)>,
 }
 
 /// How many stripes writers are spread over (by name), so writes to different names overlap.
@@ -144,6 +165,12 @@ impl Hasher for FnvHasher {
 pub struct Store {
     states: RwLock<States>,
     stripes: [Stripe; STRIPES],
+    /// Every pending expiry of a timed state (served by one thread, see `expiry`).
+    expiries: ExpiryQueue,
+    /// The device state each presence state announces (`[device_state]`).
+    device_states: LiveDeviceStateMap,
+    /// `suppress_identical`: a write that changes nothing consumers see is not announced.
+    suppress_identical: AtomicBool,
 }
 
 #[derive(Default)]
@@ -189,6 +216,9 @@ impl Default for Store {
         Store {
             states: RwLock::default(),
             stripes: std::array::from_fn(|_| Stripe::default()),
+            expiries: ExpiryQueue::default(),
+            device_states: LiveDeviceStateMap::default(),
+            suppress_identical: AtomicBool::new(false),
         }
     }
 }
@@ -256,6 +286,10 @@ impl Store {
     pub fn write(&self, host: &dyn Host, provider: &CStr, value: &CStr) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
         let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
+        let deadline_ms = presence.expiry().map(|seconds| {
+            host.now_ms()
+                .saturating_add(u64::from(seconds.get()) * 1000)
+        });
         let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
         let hash = fnv1a(name);
         let stripe = &self.stripes[stripe_of(hash)];
@@ -268,12 +302,12 @@ impl Store {
             writing.in_flight.push(hash);
         }
         let persisted = host.persist(name_c, value);
-        let replaced = {
+        let put = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
                 writing.in_flight.swap_remove(mine);
             }
-            let replaced = persisted.then(|| self.put(name, presence));
+            let put = persisted.then(|| self.put(name, presence, deadline_ms));
             if !writing.in_flight.contains(&hash) {
                 // No write with this hash is under way, so none of the names in `overlapped`
                 // with it is being put now; their puts may have landed in AstDB in another
@@ -284,26 +318,53 @@ impl Store {
                 for other in settled {
                     if let (Some(now), Ok(other_c)) = (self.get(&other), CString::new(other)) {
                         host.persist(&other_c, now.stored_c());
+                        // An expiry record of a value that lost is never applied (it names
+                        // its value); the winner's own is written again after its value.
+                        if now.timing().is_some() {
+                            host.persist_timing(&other_c, now.stored(), now.timing());
+                        }
                     }
                 }
             }
-            replaced
+            put
         };
-        // The state replaced is freed here, outside every lock.
-        drop(replaced);
-        if !persisted {
+        let Some(put) = put else {
             return Err(WriteError::PersistFailed(name.to_vec()));
+        };
+        let announce = self.after_put(host, name_c, &put);
+        // The state replaced is freed here, outside every lock.
+        drop(put);
+        if announce {
+            self.announce_current(host, stripe, name);
         }
-        self.announce_current(host, stripe, name);
         Ok(())
     }
 
-    /// Puts `presence` in memory; returns the state it replaced.
-    fn put(&self, name: &[u8], presence: Arc<Presence>) -> Option<Arc<Presence>> {
+    /// Puts `presence` in memory. With `deadline_ms` it is a timed state, reverting to the
+    /// last untimed state found there (looked up under the map's lock, so writes of the name
+    /// that overlap cannot make it revert to a state that was never the last untimed one).
+    fn put(&self, name: &[u8], mut presence: Arc<Presence>, deadline_ms: Option<u64>) -> Put {
         let mut states = self.write_states();
-        match states.get_mut(name) {
+        if let (Some(deadline_ms), Some(unshared)) = (deadline_ms, Arc::get_mut(&mut presence)) {
+            unshared.set_timing(Timing {
+                deadline_ms,
+                revert: super::expiry::revert_target(states.get(name)),
+            });
+        }
+        let new = Arc::clone(&presence);
+        let replaced = match states.get_mut(name) {
             Some(slot) => Some(std::mem::replace(slot, presence)),
             None => states.insert(name.into(), presence),
+        };
+        // A timed state's expiry shares the map's name rather than copying it.
+        let timed_name = new
+            .timing()
+            .and_then(|_| states.get_key_value(name))
+            .map(|(key, _)| Arc::clone(key));
+        Put {
+            timed_name,
+            new,
+            replaced,
         }
     }
 
@@ -319,7 +380,7 @@ impl Store {
             announcing.busy = true;
         }
         let _unbusy_on_panic = BusyUntilDone(stripe);
-        host.announce(name, self.get(name).as_deref());
+        self.announce_both(host, name);
         let mut batch = Vec::new();
         loop {
             {
@@ -333,7 +394,7 @@ impl Store {
             batch.sort_unstable();
             batch.dedup();
             for name in batch.drain(..) {
-                host.announce(&name, self.get(&name).as_deref());
+                self.announce_both(host, &name);
             }
         }
     }
@@ -341,13 +402,34 @@ impl Store {
     /// Replaces the whole store with the stored `(name, value)` entries of AstDB's family.
     /// Returns the entries that do not parse (AstDB keeps them) and the names whose announced
     /// state changed, including names that are gone, for [`Store::announce`].
-    pub fn replace_all<'a>(&self, entries: &[(&'a [u8], &'a [u8])]) -> Replaced {
+    ///
+    /// `timing_of(name, value)` gives the expiry recorded for a timed state; a state whose
+    /// deadline is before `now_ms` is replaced by its revert state at once.
+    pub fn replace_all<'a>(
+        &self,
+        entries: &[(&'a [u8], &'a [u8])],
+        timing_of: TimingOf<'_>,
+        now_ms: u64,
+    ) -> Replaced {
         let mut skipped = Vec::new();
+        let (mut reverted, mut bad_timings) = (Vec::new(), Vec::new());
         let mut fresh = States::with_capacity_and_hasher(entries.len(), SeededFnv::default());
         for &(name, value) in entries {
             match Presence::parse(value) {
                 Ok(presence) => {
-                    fresh.insert(name.into(), Arc::new(presence));
+                    let name: Name = name.into();
+                    let presence = match timed::restore(presence, timing_of(&name, value), now_ms) {
+                        timed::Restored::Kept(presence) => presence,
+                        timed::Restored::Reverted(revert) => {
+                            reverted.push(Arc::clone(&name));
+                            revert
+                        }
+                        timed::Restored::Bad(presence, error) => {
+                            bad_timings.push((Arc::clone(&name), error));
+                            presence
+                        }
+                    };
+                    fresh.insert(name, presence);
                 }
                 Err(error) => skipped.push(SkippedEntry {
                     name: name.to_vec(),
@@ -374,10 +456,17 @@ impl Store {
             (!same).then(|| Arc::clone(name))
         }));
         let before = std::mem::replace(&mut *states, fresh);
+        let timed = timed::pending_of(&states);
         drop(states);
         // The states replaced are freed outside the map's lock.
         drop(before);
-        Replaced { skipped, changed }
+        self.reschedule(timed);
+        Replaced {
+            skipped,
+            changed,
+            reverted,
+            bad_timings,
+        }
     }
 
     /// Announces the current state of each name (`None` for names no longer stored), or leaves
@@ -406,6 +495,7 @@ impl Store {
             *lock_ignoring_poison(&stripe.writing) = Writing::default();
             *lock_ignoring_poison(&stripe.announcing) = Announcing::default();
         }
+        self.expiries.clear();
         let before = std::mem::take(&mut *self.write_states());
         drop(before);
     }
@@ -417,12 +507,17 @@ pub(crate) mod tests {
     use crate::core::state::PresenceState;
 
     type Announced = Vec<(Vec<u8>, Option<(PresenceState, Vec<u8>, Vec<u8>)>)>;
+    /// Expiry records: name, stored value, deadline (`None`: removed).
+    type Timings = Vec<(Vec<u8>, Vec<u8>, Option<u64>)>;
 
     /// A host that records what the store asked of it; AstDB refuses writes when `fail` is set.
     #[derive(Default)]
     pub(crate) struct RecordingHost {
         pub db: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
         pub announced: Mutex<Announced>,
+        pub devices: Mutex<Vec<(Vec<u8>, DeviceState)>>,
+        pub timings: Mutex<Timings>,
+        pub now: std::sync::atomic::AtomicU64,
         pub fail: bool,
     }
 
@@ -439,6 +534,20 @@ pub(crate) mod tests {
         fn announce(&self, name: &[u8], presence: Option<&Presence>) {
             let seen = presence.map(|p| (p.state(), p.subtype().to_vec(), p.message().to_vec()));
             self.announced.lock().unwrap().push((name.to_vec(), seen));
+        }
+        fn announce_device(&self, name: &[u8], state: DeviceState) {
+            self.devices.lock().unwrap().push((name.to_vec(), state));
+        }
+        fn persist_timing(&self, name: &CStr, stored: &[u8], timing: Option<&Timing>) {
+            let entry = (
+                name.to_bytes().to_vec(),
+                stored.to_vec(),
+                timing.map(|t| t.deadline_ms),
+            );
+            self.timings.lock().unwrap().push(entry);
+        }
+        fn now_ms(&self) -> u64 {
+            self.now.load(std::sync::atomic::Ordering::Relaxed)
         }
     }
 
@@ -529,11 +638,15 @@ pub(crate) mod tests {
     fn load_keeps_full_names_and_skips_bad_entries() {
         let (host, store) = (RecordingHost::default(), Store::default());
         let long_name = vec![b'n'; 300];
-        let replaced = store.replace_all(&[
-            (b"team/alice", b"away,,In a meeting"),
-            (&long_name, b"dnd"),
-            (b"broken", b"bored,x"),
-        ]);
+        let replaced = store.replace_all(
+            &[
+                (b"team/alice", b"away,,In a meeting"),
+                (&long_name, b"dnd"),
+                (b"broken", b"bored,x"),
+            ],
+            &|_, _| None,
+            0,
+        );
         assert_eq!(replaced.skipped.len(), 1);
         assert_eq!(replaced.skipped[0].name, b"broken");
         store.announce(&host, &replaced.changed);
@@ -552,8 +665,8 @@ pub(crate) mod tests {
     #[test]
     fn reload_announces_only_what_changed() {
         let (host, store) = (RecordingHost::default(), Store::default());
-        store.replace_all(&[(b"a", b"away"), (b"b", b"dnd")]);
-        let replaced = store.replace_all(&[(b"a", b"away,,,"), (b"c", b"chat")]);
+        store.replace_all(&[(b"a", b"away"), (b"b", b"dnd")], &|_, _| None, 0);
+        let replaced = store.replace_all(&[(b"a", b"away,,,"), (b"c", b"chat")], &|_, _| None, 0);
         store.announce(&host, &replaced.changed);
         let mut announced: Vec<_> = host
             .announced
@@ -599,6 +712,12 @@ pub(crate) mod tests {
         fn announce(&self, name: &[u8], presence: Option<&Presence>) {
             self.recorded.announce(name, presence);
             self.run(&self.during_announce);
+        }
+        fn announce_device(&self, name: &[u8], state: DeviceState) {
+            self.recorded.announce_device(name, state);
+        }
+        fn persist_timing(&self, name: &CStr, stored: &[u8], timing: Option<&Timing>) {
+            self.recorded.persist_timing(name, stored, timing);
         }
     }
 

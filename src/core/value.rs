@@ -1,6 +1,7 @@
 //! A written presence value: `state[,subtype[,message[,options]]]`, the stock AstDB format.
 
 use super::base64::{self, Base64Error};
+use super::expiry::Timing;
 use super::shown;
 use super::state::PresenceState;
 use std::ffi::CStr;
@@ -28,6 +29,10 @@ pub struct Presence {
     message_start: usize,
     /// Option `t(<seconds>)`: the state reverts after that long.
     expiry: Option<NonZeroU32>,
+    /// When a timed write made this the name's state: its deadline and what it reverts to.
+    /// (A stored value holding `t(...)` but no recorded deadline, e.g. one the stock module
+    /// wrote, is not timed.)
+    timing: Option<Box<Timing>>,
 }
 
 /// Why a written or stored value was refused. `Display` gives the WARNING text.
@@ -249,7 +254,23 @@ impl Presence {
             stored_message,
             message_start,
             expiry,
+            timing: None,
         })
+    }
+
+    /// The state every name has until written, and the revert of a timed state that had no
+    /// untimed state before it.
+    pub fn not_set() -> Presence {
+        Presence::parse(b"not_set").expect("not_set is a state")
+    }
+
+    /// The expiry of this state as the name's current state, if it is timed.
+    pub fn timing(&self) -> Option<&Timing> {
+        self.timing.as_deref()
+    }
+
+    pub fn set_timing(&mut self, timing: Timing) {
+        self.timing = Some(Box::new(timing));
     }
 
     /// Option `t(<seconds>)`: how long the state holds before it reverts.
