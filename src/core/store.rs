@@ -496,6 +496,8 @@ impl Store {
             *lock_ignoring_poison(&stripe.announcing) = Announcing::default();
         }
         self.expiries.clear();
+        self.device_states.replace(&Default::default());
+        self.set_suppress_identical(false);
         let before = std::mem::take(&mut *self.write_states());
         drop(before);
     }

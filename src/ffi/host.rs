@@ -3,6 +3,8 @@
 
 use super::bindings::{self, ast_presence_state as ast_state};
 use super::boundary::c_bytes;
+use crate::core::device_state::DeviceState;
+use crate::core::expiry::Timing;
 use crate::core::state::PresenceState;
 use crate::core::store::{Host, Name, Store, WriteError};
 use crate::core::value::Presence;
@@ -42,6 +44,14 @@ impl Host for Asterisk {
     fn persist(&self, name: &CStr, value: &CStr) -> bool {
         // SAFETY: three valid NUL-terminated strings, only read during the call.
         unsafe { bindings::ast_db_put(FAMILY.as_ptr(), name.as_ptr(), value.as_ptr()) == 0 }
+    }
+
+    fn announce_device(&self, name: &[u8], state: DeviceState) {
+        super::devstate::announce(name, state);
+    }
+
+    fn persist_timing(&self, name: &CStr, stored: &[u8], timing: Option<&Timing>) {
+        super::expiry::persist_timing(name, stored, timing);
     }
 
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
@@ -91,7 +101,7 @@ pub(crate) fn write(provider: &CStr, value: &CStr) -> Result<(), WriteError> {
 
 /// Calls `f` with `CustomPresence:<name>` as a C string (`None` if the name holds a NUL),
 /// built on the stack for names of usual length so an announcement allocates nothing.
-fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
+pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
     let prefix = PROVIDER_PREFIX.as_bytes();
     let len = prefix.len() + name.len() + 1;
     let mut on_stack = [0u8; 256];
@@ -111,10 +121,15 @@ fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
 /// AstDB's answer (no copies). Keys come back as `/CustomPresence/<name>`; the name is
 /// everything after that prefix, `/` included.
 pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
-    let prefix = [b"/", PROVIDER_LABEL.as_bytes(), b"/"].concat();
+    with_family_entries(FAMILY, f)
+}
+
+/// [`with_astdb_entries`] for any AstDB family.
+pub(crate) fn with_family_entries<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
+    let prefix = [b"/", family.to_bytes(), b"/"].concat();
     let mut entries = Vec::new();
-    // SAFETY: FAMILY is NUL-terminated; a NULL key tree asks for the whole family.
-    let tree = unsafe { bindings::ast_db_gettree(FAMILY.as_ptr(), std::ptr::null()) };
+    // SAFETY: family is NUL-terminated; a NULL key tree asks for the whole family.
+    let tree = unsafe { bindings::ast_db_gettree(family.as_ptr(), std::ptr::null()) };
     let mut entry = tree;
     while !entry.is_null() {
         // SAFETY: entry is a node of the list ast_db_gettree returned, alive until freetree
@@ -145,7 +160,12 @@ pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R
 /// Re-reads AstDB into the store, warns about entries that cannot be used, and returns the
 /// names whose announced state changed.
 pub(crate) fn reload_from_astdb() -> Vec<Name> {
-    let replaced = with_astdb_entries(|entries| STORE.replace_all(entries));
+    let replaced = with_astdb_entries(|entries| {
+        super::expiry::with_recorded_timings(|timing_of| {
+            STORE.replace_all(entries, timing_of, Asterisk.now_ms())
+        })
+    });
+    super::expiry::report_load(&replaced);
     for skipped in &replaced.skipped {
         warning!(
             "Skipping stored presence {PROVIDER_PREFIX}{} = '{}': {}. It stays in AstDB unchanged.",

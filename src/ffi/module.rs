@@ -3,7 +3,9 @@
 use super::bindings::{self, ast_module_load_result as LoadResult};
 use super::boundary::guard;
 use super::config;
+use super::devstate;
 use super::host::{reload_from_astdb, Asterisk, STORE};
+use crate::core::config::Config;
 use crate::core::PROVIDER_LABEL;
 use std::ffi::{c_int, CStr};
 
@@ -64,12 +66,26 @@ fn unregister_tests() {
     unsafe { bindings::fprs_shim_unregister_tests() };
 }
 
-/// In registration order; unload undoes them in reverse.
-const REGISTRATIONS: [Registration; 4] = [
+fn start_expiry_thread() -> bool {
+    super::expiry::start()
+}
+
+fn stop_expiry_thread() {
+    super::expiry::stop();
+}
+
+/// In registration order; unload undoes them in reverse (so the expiry thread, which calls
+/// into everything else, is stopped and joined first).
+const REGISTRATIONS: [Registration; 6] = [
     Registration {
         what: "the CustomPresence presence provider",
         register: register_provider,
         unregister: unregister_provider,
+    },
+    Registration {
+        what: "the CustomPresence device-state provider",
+        register: devstate::register_provider,
+        unregister: devstate::unregister_provider,
     },
     Registration {
         what: "the PRESENCE_STATE function",
@@ -86,7 +102,19 @@ const REGISTRATIONS: [Registration; 4] = [
         register: register_tests,
         unregister: unregister_tests,
     },
+    Registration {
+        what: "the presence expiry thread",
+        register: start_expiry_thread,
+        unregister: stop_expiry_thread,
+    },
 ];
+
+/// Puts the options of `config` that the store applies in force; true when the
+/// `[device_state]` table changed.
+fn apply(config: &Config) -> bool {
+    STORE.set_suppress_identical(config.general.suppress_identical);
+    STORE.set_device_states(&config.device_state)
+}
 
 /// Whether PRESENCE_STATE or the stock module is already there. The presence core offers no
 /// lookup of providers, so a CustomPresence provider is recognised by its module.
@@ -109,7 +137,7 @@ pub extern "C" fn fprs_load() -> LoadResult {
             );
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
-        config::reload();
+        apply(&config::reload());
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
         let changed = reload_from_astdb();
@@ -145,9 +173,14 @@ pub extern "C" fn fprs_unload() -> c_int {
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        config::reload();
+        let table_changed = apply(&config::reload());
         let changed = reload_from_astdb();
         STORE.announce(&Asterisk, &changed);
+        if table_changed {
+            // Hints and BLF keys show the new mapping at once, not at each name's next change.
+            STORE.announce_device_states(&Asterisk);
+            notice!("The [device_state] table changed; announced every name's device state.");
+        }
         notice!(
             "Reloaded {} custom presence states from AstDB; {} changed.",
             STORE.len(),
