@@ -15,6 +15,7 @@
 #include "asterisk/utils.h"
 #include "asterisk/stringfields.h"
 #include "asterisk/astdb.h"
+#include "asterisk/channel.h"
 #include "asterisk/cli.h"
 #include "asterisk/config.h"
 #include "asterisk/devicestate.h"

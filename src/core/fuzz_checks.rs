@@ -27,7 +27,7 @@ use super::base64::{self, Base64Error};
 use super::cli;
 use super::custom_presence_name;
 use super::device_state::DeviceState;
-use super::expiry::Timing;
+use super::meta::{Meta, Source};
 use super::read::{parse_read, render, Field, ReadError, ReadRequest};
 use super::state::PresenceState;
 use super::store::{name_for_write, Host, Name, Store, WriteError};
@@ -302,12 +302,16 @@ pub fn value_parser(data: &[u8]) {
 
 type Seen = Option<(PresenceState, Vec<u8>, Vec<u8>)>;
 
+/// `CustomPresenceMeta` puts (`Some`) and deletes (`None`).
+type MetaPuts = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// A host that records what the store asked of it; AstDB refuses writes when `refuse` is set.
 #[derive(Default)]
 struct Recorder {
     refuse: bool,
     db: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
     announced: RefCell<Vec<(Vec<u8>, Seen)>>,
+    meta: RefCell<MetaPuts>,
 }
 
 impl Host for Recorder {
@@ -318,13 +322,22 @@ impl Host for Recorder {
         }
         !self.refuse
     }
+    fn remove(&self, _name: &CStr) -> bool {
+        panic!("the fuzzed store deletes nothing");
+    }
+    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+        let record = record.map(|r| r.to_bytes().to_vec());
+        self.meta
+            .borrow_mut()
+            .push((name.to_bytes().to_vec(), record));
+        !self.refuse
+    }
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
         self.announced
             .borrow_mut()
             .push((name.to_vec(), presence.map(seen)));
     }
     fn announce_device(&self, _: &[u8], _: DeviceState) {}
-    fn persist_timing(&self, _: &CStr, _: &[u8], _: Option<&Timing>) {}
 }
 
 /// What consumers are told about a state.
@@ -380,7 +393,7 @@ fn check_load(
     }
 
     let borrowed: Vec<(&[u8], &[u8])> = entries.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-    let replaced = store.replace_all(&borrowed, &|_, _| None, 0);
+    let replaced = store.replace_all(&borrowed, 0);
     let got_skipped: Vec<_> = replaced
         .skipped
         .into_iter()
@@ -425,7 +438,7 @@ fn check_write(
     let (provider_c, value_c) = (c_string_of(provider), c_string_of(value));
     let (provider, value) = (provider_c.to_bytes(), value_c.to_bytes());
     let (db_before, announced_before) = (host.db.borrow().len(), host.announced.borrow().len());
-    let result = store.write(host, &provider_c, &value_c);
+    let result = store.write(host, &provider_c, &value_c, &Source::Cli);
     let expected = name_for_write(provider).and_then(|name| {
         let presence = Presence::parse(value).map_err(WriteError::Value)?;
         if host.refuse {
@@ -444,6 +457,15 @@ fn check_write(
                 host.announced.borrow()[announced_before..],
                 [(name.to_vec(), Some(seen(&presence)))]
             );
+            let meta = host.meta.borrow();
+            let (meta_name, record) = meta.last().expect("a write records its change");
+            assert_eq!(meta_name, name);
+            let record = Meta::parse(record.as_deref().expect("a record, not a delete"));
+            assert!(matches!(
+                record.expect("a record it wrote parses").change_of(value),
+                Some((_, Source::Cli))
+            ));
+            assert_eq!(store.change_of(name).map(|c| c.1), Some(Source::Cli));
             model.insert(name.to_vec(), value.to_vec());
         }
         (Err(error), Err(want)) => {

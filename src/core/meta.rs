@@ -58,12 +58,16 @@ impl fmt::Display for MetaError {
 pub enum Source {
     /// `Set(PRESENCE_STATE(...))` on this channel (its name).
     Channel(Vec<u8>),
+    /// `PRESENCE_STATE()` written with no channel (AMI `SetVar` without `Channel`, ...).
+    NoChannel,
     /// An AMI action by this manager user.
     Ami(Vec<u8>),
     /// `presencestate change` / `delete` at the CLI.
     Cli,
     /// A `module reload` that found the AstDB entry edited.
     Reload,
+    /// The expiry of a timed state (option `t(...)`) reverted it.
+    Expiry,
     /// A source a newer version wrote, shown as stored.
     Other(Vec<u8>),
 }
@@ -73,8 +77,10 @@ impl Source {
         match self {
             Source::Channel(name) => [&b"channel:"[..], name].concat(),
             Source::Ami(user) => [&b"ami:"[..], user].concat(),
+            Source::NoChannel => b"function".to_vec(),
             Source::Cli => b"cli".to_vec(),
             Source::Reload => b"reload".to_vec(),
+            Source::Expiry => b"expiry".to_vec(),
             Source::Other(text) => text.clone(),
         }
     }
@@ -84,10 +90,14 @@ impl Source {
             Source::Channel(name.to_vec())
         } else if let Some(user) = text.strip_prefix(b"ami:") {
             Source::Ami(user.to_vec())
+        } else if text == b"function" {
+            Source::NoChannel
         } else if text == b"cli" {
             Source::Cli
         } else if text == b"reload" {
             Source::Reload
+        } else if text == b"expiry" {
+            Source::Expiry
         } else {
             Source::Other(text.to_vec())
         }
@@ -99,8 +109,10 @@ impl fmt::Display for Source {
         match self {
             Source::Channel(name) => write!(f, "channel {}", super::shown(name)),
             Source::Ami(user) => write!(f, "AMI user {}", super::shown(user)),
+            Source::NoChannel => write!(f, "PRESENCE_STATE() with no channel (AMI SetVar)"),
             Source::Cli => write!(f, "CLI"),
             Source::Reload => write!(f, "reload from AstDB"),
+            Source::Expiry => write!(f, "expiry of a timed state"),
             Source::Other(text) => write!(f, "{}", super::shown(text)),
         }
     }
@@ -298,7 +310,12 @@ mod tests {
             ),
             (Source::Ami(b"panel".to_vec()), "AMI user panel"),
             (Source::Cli, "CLI"),
+            (
+                Source::NoChannel,
+                "PRESENCE_STATE() with no channel (AMI SetVar)",
+            ),
             (Source::Reload, "reload from AstDB"),
+            (Source::Expiry, "expiry of a timed state"),
             (Source::Other(b"cluster:node2".to_vec()), "cluster:node2"),
         ] {
             assert_eq!(Source::decode(&source.encode()), source);

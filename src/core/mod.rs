@@ -15,6 +15,7 @@ pub mod fuzz_checks;
 pub mod meta;
 pub mod read;
 pub mod state;
+pub mod stats;
 pub mod store;
 pub mod value;
 

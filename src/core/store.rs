@@ -2,31 +2,36 @@
 //! every change.
 
 use super::device_state::{DeviceState, LiveDeviceStateMap};
-use super::expiry::{Clock, ExpiryQueue, SystemClock, Timing};
+use super::expiry::{stored_timing, Clock, ExpiryQueue, SystemClock, Timing};
+use super::meta::{Meta, MetaError, Source};
+use super::stats::Stats;
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 mod timed;
+pub use timed::Expired;
 use timed::Put;
-pub use timed::{Expired, TimingOf};
 
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
     /// Stores `value` under family `CustomPresence`, key `name`. False when AstDB refused it.
     fn persist(&self, name: &CStr, value: &CStr) -> bool;
+    /// Removes key `name` from family `CustomPresence`. False when AstDB failed.
+    fn remove(&self, name: &CStr) -> bool;
+    /// Stores (`Some`) or removes (`None`) the `CustomPresenceMeta` record of `name`. False
+    /// when AstDB failed (the host says so in the log; the change itself stands).
+    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool;
     /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
     fn announce(&self, name: &[u8], presence: Option<&Presence>);
     /// Announces the device state of `CustomPresence:<name>` (hints, BLF, queues).
     fn announce_device(&self, name: &[u8], state: DeviceState);
-    /// Records the expiry of the state stored as `stored` under `name` in the module's own
-    /// AstDB family (or removes it, for `None`), so it survives a restart.
-    fn persist_timing(&self, name: &CStr, stored: &[u8], timing: Option<&Timing>);
     /// Wall-clock time, unix milliseconds (deadlines of timed states).
     fn now_ms(&self) -> u64 {
         SystemClock.now_ms()
@@ -40,6 +45,8 @@ pub enum WriteError {
     EmptyName,
     CommaInName(Vec<u8>),
     Value(ValueError),
+    /// A delete of a name that holds no state.
+    NotSet(Vec<u8>),
     PersistFailed(Vec<u8>),
 }
 
@@ -58,6 +65,12 @@ impl fmt::Display for WriteError {
                 shown(name)
             ),
             WriteError::Value(error) => write!(f, "{error}"),
+            WriteError::NotSet(name) => write!(
+                f,
+                "there is no custom presence state {PROVIDER_PREFIX}{} (never set, or already \
+                 deleted); nothing changed",
+                shown(name)
+            ),
             WriteError::PersistFailed(name) => write!(
                 f,
                 "AstDB refused to store CustomPresence/{}; the state is unchanged",
@@ -171,6 +184,9 @@ pub struct Store {
     device_states: LiveDeviceStateMap,
     /// `suppress_identical`: a write that changes nothing consumers see is not announced.
     suppress_identical: AtomicBool,
+    /// presencestate.conf `record_changes`: keep `CustomPresenceMeta` records of changes.
+    record_changes: AtomicBool,
+    pub stats: Stats,
 }
 
 #[derive(Default)]
@@ -178,6 +194,9 @@ struct Stripe {
     writing: Mutex<Writing>,
     announcing: Mutex<Announcing>,
 }
+
+/// A `CustomPresenceMeta` record as stored.
+type Record = Box<[u8]>;
 
 /// The writes of one stripe under way.
 #[derive(Default)]
@@ -188,6 +207,10 @@ struct Writing {
     /// Names (and their hash) written by overlapping writes: AstDB is set to memory's state
     /// once no write with that hash is under way.
     overlapped: Vec<(u64, Vec<u8>)>,
+    /// The `CustomPresenceMeta` record of each name of this stripe that has one, as stored
+    /// (kept here so a write updates it without reading AstDB, and keeps fields it does not
+    /// know).
+    meta: HashMap<Vec<u8>, Record, SeededFnv>,
 }
 
 /// Removes and returns the names in `overlapped` with hash `hash`.
@@ -219,6 +242,8 @@ impl Default for Store {
             expiries: ExpiryQueue::default(),
             device_states: LiveDeviceStateMap::default(),
             suppress_identical: AtomicBool::new(false),
+            record_changes: AtomicBool::new(true),
+            stats: Stats::default(),
         }
     }
 }
@@ -236,6 +261,12 @@ fn fnv1a(name: &[u8]) -> u64 {
 
 fn stripe_of(hash: u64) -> usize {
     (hash % STRIPES as u64) as usize
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 fn lock_ignoring_poison<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -282,8 +313,30 @@ impl Store {
     }
 
     /// Writes `value` to `CustomPresence:<name>`: AstDB first, then memory, then the
-    /// announcement. On any error nothing is changed.
-    pub fn write(&self, host: &dyn Host, provider: &CStr, value: &CStr) -> Result<(), WriteError> {
+    /// announcement; `source` is recorded as what made the change. On any error nothing is
+    /// changed. Counted in [`Store::stats`].
+    pub fn write(
+        &self,
+        host: &dyn Host,
+        provider: &CStr,
+        value: &CStr,
+        source: &Source,
+    ) -> Result<(), WriteError> {
+        let result = self.try_write(host, provider, value, source);
+        match &result {
+            Ok(()) => self.stats.count_write(),
+            Err(error) => self.stats.count_refusal(error),
+        }
+        result
+    }
+
+    fn try_write(
+        &self,
+        host: &dyn Host,
+        provider: &CStr,
+        value: &CStr,
+        source: &Source,
+    ) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
         let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
         let deadline_ms = presence.expiry().map(|seconds| {
@@ -291,6 +344,44 @@ impl Store {
                 .saturating_add(u64::from(seconds.get()) * 1000)
         });
         let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
+        self.change(host, name, name_c, Some(presence), deadline_ms, source)
+    }
+
+    /// Deletes `CustomPresence:<name>`: from AstDB, then memory, its `CustomPresenceMeta`
+    /// record, and announces `not_set`. A name that holds no state is an error and nothing
+    /// changes. Counted in [`Store::stats`].
+    pub fn delete(
+        &self,
+        host: &dyn Host,
+        provider: &CStr,
+        source: &Source,
+    ) -> Result<(), WriteError> {
+        let result = name_for_write(provider.to_bytes()).and_then(|name| {
+            if self.get(name).is_none() {
+                return Err(WriteError::NotSet(name.to_vec()));
+            }
+            let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
+            self.change(host, name, name_c, None, None, source)
+        });
+        match &result {
+            Ok(()) => self.stats.count_delete(),
+            Err(error) => self.stats.count_refusal(error),
+        }
+        result
+    }
+
+    /// Sets (`Some`) or deletes (`None`) the state of `name` in AstDB, memory and its meta
+    /// record, then announces it (see [`Store`] for how overlapping changes of one name end
+    /// equal everywhere).
+    fn change(
+        &self,
+        host: &dyn Host,
+        name: &[u8],
+        name_c: &CStr,
+        new: Option<Arc<Presence>>,
+        deadline_ms: Option<u64>,
+        source: &Source,
+    ) -> Result<(), WriteError> {
         let hash = fnv1a(name);
         let stripe = &self.stripes[stripe_of(hash)];
         {
@@ -301,37 +392,46 @@ impl Store {
             }
             writing.in_flight.push(hash);
         }
-        let persisted = host.persist(name_c, value);
-        let put = {
+        let persisted = match &new {
+            Some(presence) => host.persist(name_c, presence.stored_c()),
+            None => host.remove(name_c),
+        };
+        let (put, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
                 writing.in_flight.swap_remove(mine);
             }
-            let put = persisted.then(|| self.put(name, presence, deadline_ms));
+            let mut record = None;
+            let put = if persisted {
+                let put = self.put(name, new, deadline_ms);
+                record = self.note_change(&mut writing, name, &put, source);
+                Some(put)
+            } else {
+                None
+            };
             if !writing.in_flight.contains(&hash) {
                 // No write with this hash is under way, so none of the names in `overlapped`
                 // with it is being put now; their puts may have landed in AstDB in another
-                // order than in memory, so AstDB is given memory's state again. Still under
-                // the stripe's lock, so no put of theirs can start meanwhile. Should AstDB
-                // refuse this put, it keeps one of the values it accepted from the writes.
+                // order than in memory, so AstDB is given memory's state (and record) again.
+                // Still under the stripe's lock, so no put of theirs can start meanwhile.
+                // Should AstDB refuse this put, it keeps one of the values it accepted.
                 let settled: Vec<Vec<u8>> = extract(&mut writing.overlapped, hash);
                 for other in settled {
-                    if let (Some(now), Ok(other_c)) = (self.get(&other), CString::new(other)) {
-                        host.persist(&other_c, now.stored_c());
-                        // An expiry record of a value that lost is never applied (it names
-                        // its value); the winner's own is written again after its value.
-                        if now.timing().is_some() {
-                            host.persist_timing(&other_c, now.stored(), now.timing());
-                        }
-                    }
+                    self.settle(host, &writing, other);
                 }
             }
-            put
+            (put, record)
         };
         let Some(put) = put else {
+            self.stats.count_astdb_failure();
             return Err(WriteError::PersistFailed(name.to_vec()));
         };
-        let announce = self.after_put(host, name_c, &put);
+        if let Some(record) = record {
+            if !host.persist_meta(name_c, record.as_deref()) {
+                self.stats.count_astdb_failure();
+            }
+        }
+        let announce = self.after_put(&put);
         // The state replaced is freed here, outside every lock.
         drop(put);
         if announce {
@@ -340,11 +440,69 @@ impl Store {
         Ok(())
     }
 
-    /// Puts `presence` in memory. With `deadline_ms` it is a timed state, reverting to the
-    /// last untimed state found there (looked up under the map's lock, so writes of the name
-    /// that overlap cannot make it revert to a state that was never the last untimed one).
-    fn put(&self, name: &[u8], mut presence: Arc<Presence>, deadline_ms: Option<u64>) -> Put {
+    /// Writes memory's state and record of `name` to AstDB again (see [`Store::change`]).
+    fn settle(&self, host: &dyn Host, writing: &Writing, name: Vec<u8>) {
+        let now = self.get(&name);
+        let record = timed::record_to_store(writing.meta.get(&name), now.as_deref());
+        let Ok(name_c) = CString::new(name) else {
+            return;
+        };
+        let stored = match &now {
+            Some(presence) => host.persist(&name_c, presence.stored_c()),
+            None => host.remove(&name_c),
+        };
+        if !stored || !host.persist_meta(&name_c, record.as_deref()) {
+            self.stats.count_astdb_failure();
+        }
+    }
+
+    /// Updates the meta record of `name` for the change `put` made by `source`; returns what
+    /// to store: `None` nothing, `Some(None)` delete the record, `Some(Some(record))`. The
+    /// record kept in memory never holds the expiry of a timed state: that is added from the
+    /// state each time the record is stored (so any later change drops it).
+    fn note_change(
+        &self,
+        writing: &mut Writing,
+        name: &[u8],
+        put: &Put,
+        source: &Source,
+    ) -> Option<Option<CString>> {
+        let Some(presence) = put.new.as_deref() else {
+            writing.meta.remove(name);
+            return Some(None);
+        };
+        let recording = self.record_changes.load(Relaxed);
+        if !recording && !put.changes_timing() {
+            return None;
+        }
+        if recording {
+            let mut meta = writing
+                .meta
+                .get(name)
+                .and_then(|record| Meta::parse(record).ok())
+                .unwrap_or_default();
+            meta.record_change(unix_now(), source, presence.stored());
+            writing.meta.insert(name.to_vec(), meta.encode().into());
+        }
+        Some(timed::record_to_store(
+            writing.meta.get(name),
+            Some(presence),
+        ))
+    }
+
+    /// Puts `presence` in memory (`None`: removes the name). With `deadline_ms` it is a timed
+    /// state, reverting to the last untimed state found there (looked up under the map's
+    /// lock, so overlapping writes of the name cannot make it revert to a state that was
+    /// never the last untimed one).
+    fn put(&self, name: &[u8], presence: Option<Arc<Presence>>, deadline_ms: Option<u64>) -> Put {
         let mut states = self.write_states();
+        let Some(mut presence) = presence else {
+            return Put {
+                timed_name: None,
+                new: None,
+                replaced: states.remove(name),
+            };
+        };
         if let (Some(deadline_ms), Some(unshared)) = (deadline_ms, Arc::get_mut(&mut presence)) {
             unshared.set_timing(Timing {
                 deadline_ms,
@@ -363,7 +521,7 @@ impl Store {
             .map(|(key, _)| Arc::clone(key));
         Put {
             timed_name,
-            new,
+            new: Some(new),
             replaced,
         }
     }
@@ -403,14 +561,11 @@ impl Store {
     /// Returns the entries that do not parse (AstDB keeps them) and the names whose announced
     /// state changed, including names that are gone, for [`Store::announce`].
     ///
-    /// `timing_of(name, value)` gives the expiry recorded for a timed state; a state whose
-    /// deadline is before `now_ms` is replaced by its revert state at once.
-    pub fn replace_all<'a>(
-        &self,
-        entries: &[(&'a [u8], &'a [u8])],
-        timing_of: TimingOf<'_>,
-        now_ms: u64,
-    ) -> Replaced {
+    /// A timed state's expiry comes from its `CustomPresenceMeta` record (so
+    /// [`Store::replace_meta`] goes first); a state whose deadline is before `now_ms` is
+    /// replaced by its revert state at once.
+    pub fn replace_all<'a>(&self, entries: &[(&'a [u8], &'a [u8])], now_ms: u64) -> Replaced {
+        let recorded = self.take_recorded_timings();
         let mut skipped = Vec::new();
         let (mut reverted, mut bad_timings) = (Vec::new(), Vec::new());
         let mut fresh = States::with_capacity_and_hasher(entries.len(), SeededFnv::default());
@@ -418,7 +573,10 @@ impl Store {
             match Presence::parse(value) {
                 Ok(presence) => {
                     let name: Name = name.into();
-                    let presence = match timed::restore(presence, timing_of(&name, value), now_ms) {
+                    let timing = recorded
+                        .get(&name[..])
+                        .and_then(|meta| stored_timing(meta, value));
+                    let presence = match timed::restore(presence, timing, now_ms) {
                         timed::Restored::Kept(presence) => presence,
                         timed::Restored::Reverted(revert) => {
                             reverted.push(Arc::clone(&name));
@@ -488,6 +646,70 @@ impl Store {
         all
     }
 
+    /// Replaces every `CustomPresenceMeta` record with the stored `(name, record)` entries.
+    /// Returns the records that do not parse: they are not used (their state shows no
+    /// history) and stay in AstDB until that state changes.
+    pub fn replace_meta(&self, records: &[(&[u8], &[u8])]) -> Vec<(Vec<u8>, MetaError)> {
+        let mut broken = Vec::new();
+        let mut per_stripe: Vec<Vec<(Vec<u8>, Record)>> = vec![Vec::new(); STRIPES];
+        for &(name, record) in records {
+            match Meta::parse(record) {
+                Ok(_) => per_stripe[stripe_of(fnv1a(name))].push((name.to_vec(), record.into())),
+                Err(error) => broken.push((name.to_vec(), error)),
+            }
+        }
+        for (stripe, records) in self.stripes.iter().zip(per_stripe) {
+            let mut writing = lock_ignoring_poison(&stripe.writing);
+            writing.meta = records.into_iter().collect();
+        }
+        broken
+    }
+
+    /// When `name`'s current state was set and by what, if its record describes it.
+    pub fn change_of(&self, name: &[u8]) -> Option<(u64, Source)> {
+        let presence = self.get(name)?;
+        let stripe = &self.stripes[stripe_of(fnv1a(name))];
+        let record = lock_ignoring_poison(&stripe.writing)
+            .meta
+            .get(name)?
+            .clone();
+        Meta::parse(&record).ok()?.change_of(presence.stored())
+    }
+
+    /// After a reload: records [`Source::Reload`] for each of `names` whose state in memory
+    /// has no record describing it (its AstDB entry was edited by hand, or by a server that
+    /// keeps no record).
+    pub fn record_reloaded(&self, host: &dyn Host, names: &[Name]) {
+        for name in names {
+            let Some(presence) = self.get(name) else {
+                continue;
+            };
+            if self.change_of(name).is_some() {
+                continue;
+            }
+            let stripe = &self.stripes[stripe_of(fnv1a(name))];
+            let record = {
+                let mut writing = lock_ignoring_poison(&stripe.writing);
+                let put = Put {
+                    timed_name: None,
+                    new: Some(presence),
+                    replaced: None,
+                };
+                self.note_change(&mut writing, name, &put, &Source::Reload)
+            };
+            if let (Some(Some(record)), Ok(name_c)) = (record, CString::new(&name[..])) {
+                if !host.persist_meta(&name_c, Some(&record)) {
+                    self.stats.count_astdb_failure();
+                }
+            }
+        }
+    }
+
+    /// presencestate.conf `record_changes`.
+    pub fn set_record_changes(&self, on: bool) {
+        self.record_changes.store(on, Relaxed);
+    }
+
     /// Forgets everything and frees the memory (at unload: the store itself is static and
     /// goes with the module's image, so whatever it still points to would leak).
     pub fn clear(&self) {
@@ -506,11 +728,12 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::core::meta::{Meta, MetaError, Source};
     use crate::core::state::PresenceState;
 
+    /// The `CustomPresenceMeta` puts (`Some`) and deletes (`None`) asked for.
+    pub(crate) type MetaPuts = Vec<(Vec<u8>, Option<Vec<u8>>)>;
     type Announced = Vec<(Vec<u8>, Option<(PresenceState, Vec<u8>, Vec<u8>)>)>;
-    /// Expiry records: name, stored value, deadline (`None`: removed).
-    type Timings = Vec<(Vec<u8>, Vec<u8>, Option<u64>)>;
 
     /// A host that records what the store asked of it; AstDB refuses writes when `fail` is set.
     #[derive(Default)]
@@ -518,8 +741,9 @@ pub(crate) mod tests {
         pub db: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
         pub announced: Mutex<Announced>,
         pub devices: Mutex<Vec<(Vec<u8>, DeviceState)>>,
-        pub timings: Mutex<Timings>,
         pub now: std::sync::atomic::AtomicU64,
+        pub removed: Mutex<Vec<Vec<u8>>>,
+        pub meta: Mutex<MetaPuts>,
         pub fail: bool,
     }
 
@@ -533,20 +757,26 @@ pub(crate) mod tests {
             }
             !self.fail
         }
+        fn remove(&self, name: &CStr) -> bool {
+            if !self.fail {
+                self.removed.lock().unwrap().push(name.to_bytes().to_vec());
+            }
+            !self.fail
+        }
+        fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+            let record = record.map(|r| r.to_bytes().to_vec());
+            self.meta
+                .lock()
+                .unwrap()
+                .push((name.to_bytes().to_vec(), record));
+            true
+        }
         fn announce(&self, name: &[u8], presence: Option<&Presence>) {
             let seen = presence.map(|p| (p.state(), p.subtype().to_vec(), p.message().to_vec()));
             self.announced.lock().unwrap().push((name.to_vec(), seen));
         }
         fn announce_device(&self, name: &[u8], state: DeviceState) {
             self.devices.lock().unwrap().push((name.to_vec(), state));
-        }
-        fn persist_timing(&self, name: &CStr, stored: &[u8], timing: Option<&Timing>) {
-            let entry = (
-                name.to_bytes().to_vec(),
-                stored.to_vec(),
-                timing.map(|t| t.deadline_ms),
-            );
-            self.timings.lock().unwrap().push(entry);
         }
         fn now_ms(&self) -> u64 {
             self.now.load(std::sync::atomic::Ordering::Relaxed)
@@ -557,7 +787,12 @@ pub(crate) mod tests {
     fn a_write_persists_stores_and_announces_decoded() {
         let (host, store) = (RecordingHost::default(), Store::default());
         store
-            .write(&host, c"CustomPresence:lamp3", c"xa,T24gdmFjYXRpb24=,,e")
+            .write(
+                &host,
+                c"CustomPresence:lamp3",
+                c"xa,T24gdmFjYXRpb24=,,e",
+                &Source::Cli,
+            )
             .unwrap();
         assert_eq!(
             *host.db.lock().unwrap(),
@@ -582,9 +817,11 @@ pub(crate) mod tests {
     fn any_prefix_case_writes_the_same_name() {
         let (host, store) = (RecordingHost::default(), Store::default());
         store
-            .write(&host, c"custompresence:Alice", c"away")
+            .write(&host, c"custompresence:Alice", c"away", &Source::Cli)
             .unwrap();
-        store.write(&host, c"CUSTOMPRESENCE:Alice", c"dnd").unwrap();
+        store
+            .write(&host, c"CUSTOMPRESENCE:Alice", c"dnd", &Source::Cli)
+            .unwrap();
         assert_eq!(store.len(), 1);
         assert_eq!(store.get(b"Alice").unwrap().state(), PresenceState::Dnd);
         assert!(host
@@ -600,18 +837,136 @@ pub(crate) mod tests {
     fn a_refused_persist_changes_nothing() {
         let store = Store::default();
         store
-            .write(&RecordingHost::default(), c"CustomPresence:a", c"away")
+            .write(
+                &RecordingHost::default(),
+                c"CustomPresence:a",
+                c"away",
+                &Source::Cli,
+            )
             .unwrap();
         let failing = RecordingHost {
             fail: true,
             ..Default::default()
         };
         let err = store
-            .write(&failing, c"CustomPresence:a", c"dnd")
+            .write(&failing, c"CustomPresence:a", c"dnd", &Source::Cli)
             .unwrap_err();
         assert_eq!(err, WriteError::PersistFailed(b"a".to_vec()));
         assert_eq!(store.get(b"a").unwrap().state(), PresenceState::Away);
         assert!(failing.announced.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_write_records_when_and_by_what_and_keeps_unknown_fields() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store.replace_meta(&[(b"a", b"expires=99;changed=1;source=cli")]);
+        let before = unix_now();
+        let panel = Source::Ami(b"panel".to_vec());
+        store
+            .write(&host, c"CustomPresence:a", c"away,,Lunch", &panel)
+            .unwrap();
+        let (changed, source) = store.change_of(b"a").unwrap();
+        assert!(changed >= before && changed <= unix_now() + 1);
+        assert_eq!(source, panel);
+        let meta = host.meta.lock().unwrap();
+        let (name, record) = &meta[0];
+        let record = String::from_utf8(record.clone().unwrap()).unwrap();
+        assert_eq!(name, b"a");
+        assert!(
+            record.starts_with(&format!("expires=99;changed={changed};source=ami:panel;")),
+            "{record}"
+        );
+    }
+
+    #[test]
+    fn with_record_changes_off_nothing_is_recorded_and_old_records_do_not_apply() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store
+            .write(&host, c"CustomPresence:a", c"away", &Source::Cli)
+            .unwrap();
+        store.set_record_changes(false);
+        store
+            .write(&host, c"CustomPresence:a", c"dnd", &Source::Cli)
+            .unwrap();
+        assert_eq!(host.meta.lock().unwrap().len(), 1);
+        assert_eq!(store.change_of(b"a"), None);
+    }
+
+    #[test]
+    fn delete_removes_everywhere_and_announces_not_set() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store
+            .write(&host, c"CustomPresence:team/a", c"away", &Source::Cli)
+            .unwrap();
+        store
+            .delete(&host, c"custompresence:team/a", &Source::Cli)
+            .unwrap();
+        assert!(store.get(b"team/a").is_none() && store.change_of(b"team/a").is_none());
+        assert_eq!(*host.removed.lock().unwrap(), vec![b"team/a".to_vec()]);
+        assert_eq!(
+            host.meta.lock().unwrap().last().unwrap(),
+            &(b"team/a".to_vec(), None)
+        );
+        assert_eq!(
+            host.announced.lock().unwrap().last().unwrap(),
+            &(b"team/a".to_vec(), None)
+        );
+        let counts = store.stats.counts();
+        assert_eq!((counts.writes, counts.deletes), (1, 1));
+    }
+
+    #[test]
+    fn delete_of_an_unknown_or_bad_name_or_refused_by_astdb_changes_nothing() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store
+            .write(&host, c"CustomPresence:a", c"away", &Source::Cli)
+            .unwrap();
+        let announced = host.announced.lock().unwrap().len();
+        for (provider, error) in [
+            (c"CustomPresence:b", WriteError::NotSet(b"b".to_vec())),
+            (c"CustomPresence:", WriteError::EmptyName),
+            (
+                c"PJSIP/a",
+                WriteError::NotCustomPresence(b"PJSIP/a".to_vec()),
+            ),
+        ] {
+            assert_eq!(store.delete(&host, provider, &Source::Cli), Err(error));
+        }
+        let failing = RecordingHost {
+            fail: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            store.delete(&failing, c"CustomPresence:a", &Source::Cli),
+            Err(WriteError::PersistFailed(b"a".to_vec()))
+        );
+        assert_eq!(store.get(b"a").unwrap().stored(), b"away");
+        assert!(store.change_of(b"a").is_some());
+        assert!(host.removed.lock().unwrap().is_empty());
+        assert_eq!(host.announced.lock().unwrap().len(), announced);
+        let counts = store.stats.counts();
+        assert_eq!((counts.deletes, counts.astdb_failures), (0, 1));
+        let refused: u64 = counts.refused.iter().map(|(_, n)| n).sum();
+        assert_eq!(refused, 4);
+    }
+
+    #[test]
+    fn load_keeps_records_and_reload_records_hand_edits() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        let mut meta = Meta::default();
+        meta.record_change(1000, &Source::Cli, b"away");
+        let record = meta.encode();
+        store.replace_all(&[(b"a", b"away"), (b"stock", b"dnd")], 0);
+        let broken = store.replace_meta(&[(b"a", &record), (b"x", b"no equals")]);
+        assert_eq!(broken, vec![(b"x".to_vec(), MetaError::NoEquals(1))]);
+        assert_eq!(store.change_of(b"a"), Some((1000, Source::Cli)));
+        // Written by the stock module: no record.
+        assert_eq!(store.change_of(b"stock"), None);
+        let replaced = store.replace_all(&[(b"a", b"xa"), (b"stock", b"dnd")], 0);
+        store.record_reloaded(&host, &replaced.changed);
+        assert_eq!(store.change_of(b"a").unwrap().1, Source::Reload);
+        assert_eq!(store.change_of(b"stock"), None);
+        assert_eq!(host.meta.lock().unwrap().len(), 1);
     }
 
     #[test]
@@ -627,7 +982,7 @@ pub(crate) mod tests {
         ];
         for (provider, value) in bad {
             assert!(
-                store.write(&host, provider, value).is_err(),
+                store.write(&host, provider, value, &Source::Cli).is_err(),
                 "{provider:?} {value:?}"
             );
         }
@@ -646,7 +1001,6 @@ pub(crate) mod tests {
                 (&long_name, b"dnd"),
                 (b"broken", b"bored,x"),
             ],
-            &|_, _| None,
             0,
         );
         assert_eq!(replaced.skipped.len(), 1);
@@ -667,8 +1021,8 @@ pub(crate) mod tests {
     #[test]
     fn reload_announces_only_what_changed() {
         let (host, store) = (RecordingHost::default(), Store::default());
-        store.replace_all(&[(b"a", b"away"), (b"b", b"dnd")], &|_, _| None, 0);
-        let replaced = store.replace_all(&[(b"a", b"away,,,"), (b"c", b"chat")], &|_, _| None, 0);
+        store.replace_all(&[(b"a", b"away"), (b"b", b"dnd")], 0);
+        let replaced = store.replace_all(&[(b"a", b"away,,,"), (b"c", b"chat")], 0);
         store.announce(&host, &replaced.changed);
         let mut announced: Vec<_> = host
             .announced
@@ -700,7 +1054,9 @@ pub(crate) mod tests {
         fn run(&self, writes: &Writes) {
             let writes = std::mem::take(&mut *writes.lock().unwrap());
             for (provider, value) in writes {
-                self.store.write(self, provider, value).unwrap();
+                self.store
+                    .write(self, provider, value, &Source::Cli)
+                    .unwrap();
             }
         }
     }
@@ -711,15 +1067,18 @@ pub(crate) mod tests {
             self.run(&self.during_persist);
             accepted
         }
+        fn remove(&self, name: &CStr) -> bool {
+            self.recorded.remove(name)
+        }
+        fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+            self.recorded.persist_meta(name, record)
+        }
         fn announce(&self, name: &[u8], presence: Option<&Presence>) {
             self.recorded.announce(name, presence);
             self.run(&self.during_announce);
         }
         fn announce_device(&self, name: &[u8], state: DeviceState) {
             self.recorded.announce_device(name, state);
-        }
-        fn persist_timing(&self, name: &CStr, stored: &[u8], timing: Option<&Timing>) {
-            self.recorded.persist_timing(name, stored, timing);
         }
     }
 
@@ -736,7 +1095,7 @@ pub(crate) mod tests {
             ]),
         };
         store
-            .write(&host, c"CustomPresence:a", c"away,,first")
+            .write(&host, c"CustomPresence:a", c"away,,first", &Source::Cli)
             .unwrap();
         let announced = host.recorded.announced.lock().unwrap();
         let messages: Vec<&[u8]> = announced
@@ -761,7 +1120,7 @@ pub(crate) mod tests {
         // AstDB takes "first" then "second"; "second" finishes first, so memory ends on
         // "first", the write that finished last, and AstDB must be set to it again.
         store
-            .write(&host, c"CustomPresence:a", c"away,,first")
+            .write(&host, c"CustomPresence:a", c"away,,first", &Source::Cli)
             .unwrap();
         let in_memory = store.get(b"a").unwrap();
         assert_eq!(in_memory.stored(), b"away,,first");
@@ -782,7 +1141,7 @@ pub(crate) mod tests {
                         let provider = CString::new(format!("CustomPresence:n{}", i % 10));
                         let value = CString::new(format!("away,t{t},m{i}"));
                         store
-                            .write(host, &provider.unwrap(), &value.unwrap())
+                            .write(host, &provider.unwrap(), &value.unwrap(), &Source::Cli)
                             .unwrap();
                     }
                 });

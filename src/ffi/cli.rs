@@ -3,6 +3,7 @@
 use super::bindings::{self, RESULT_FAILURE, RESULT_SHOWUSAGE, RESULT_SUCCESS};
 use super::boundary::{asterisk_copy, c_bytes, c_str, guard};
 use super::host::{self, STORE};
+use crate::core::meta::Source;
 use crate::core::{cli, shown};
 use std::ffi::{c_char, c_int, CStr};
 
@@ -44,7 +45,7 @@ pub extern "C" fn fprs_cli_change(fd: c_int, argc: c_int, argv: *const *const c_
         let &[_, _, provider, value] = unsafe { words(argc, argv) }.as_slice() else {
             return RESULT_SHOWUSAGE as c_int;
         };
-        let result = host::write(provider, value);
+        let result = host::write(provider, value, &Source::Cli);
         let (provider, value) = (provider.to_bytes(), value.to_bytes());
         match result {
             Ok(()) => {

@@ -4,7 +4,7 @@
 use super::bindings::{self, ast_presence_state as ast_state};
 use super::boundary::c_bytes;
 use crate::core::device_state::DeviceState;
-use crate::core::expiry::Timing;
+use crate::core::meta::Source;
 use crate::core::state::PresenceState;
 use crate::core::store::{Host, Name, Store, WriteError};
 use crate::core::value::Presence;
@@ -17,6 +17,8 @@ pub(crate) static STORE: LazyLock<Store> = LazyLock::new(Store::default);
 
 /// The AstDB family, as the stock module names it.
 const FAMILY: &CStr = c"CustomPresence";
+/// The module's own family (core::meta).
+const META_FAMILY: &CStr = c"CustomPresenceMeta";
 
 pub(crate) fn to_asterisk(state: PresenceState) -> ast_state::Type {
     match state {
@@ -46,12 +48,33 @@ impl Host for Asterisk {
         unsafe { bindings::ast_db_put(FAMILY.as_ptr(), name.as_ptr(), value.as_ptr()) == 0 }
     }
 
-    fn announce_device(&self, name: &[u8], state: DeviceState) {
-        super::devstate::announce(name, state);
+    fn remove(&self, name: &CStr) -> bool {
+        // SAFETY: two valid NUL-terminated strings, only read during the call.
+        unsafe { bindings::ast_db_del(FAMILY.as_ptr(), name.as_ptr()) == 0 }
     }
 
-    fn persist_timing(&self, name: &CStr, stored: &[u8], timing: Option<&Timing>) {
-        super::expiry::persist_timing(name, stored, timing);
+    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+        let done = match record {
+            // SAFETY: valid NUL-terminated strings, only read during the call.
+            Some(record) => unsafe {
+                bindings::ast_db_put(META_FAMILY.as_ptr(), name.as_ptr(), record.as_ptr()) == 0
+            },
+            // SAFETY: as above. (Deleting a key that is not there succeeds.)
+            None => unsafe { bindings::ast_db_del(META_FAMILY.as_ptr(), name.as_ptr()) == 0 },
+        };
+        if !done {
+            warning!(
+                "AstDB refused to update {}/{}; the state itself changed, but `presencestate \
+                 show` may show an older change for it",
+                shown(META_FAMILY.to_bytes()),
+                shown(name.to_bytes())
+            );
+        }
+        done
+    }
+
+    fn announce_device(&self, name: &[u8], state: DeviceState) {
+        super::devstate::announce(name, state);
     }
 
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
@@ -87,8 +110,8 @@ impl Host for Asterisk {
 
 /// Writes `value` to `provider` from any path (dialplan, CLI, AMI); with `log_changes` on, a
 /// NOTICE records each accepted write.
-pub(crate) fn write(provider: &CStr, value: &CStr) -> Result<(), WriteError> {
-    STORE.write(&Asterisk, provider, value)?;
+pub(crate) fn write(provider: &CStr, value: &CStr, source: &Source) -> Result<(), WriteError> {
+    STORE.write(&Asterisk, provider, value, source)?;
     if super::config::current().general.log_changes {
         notice!(
             "{} set to '{}'",
@@ -117,15 +140,10 @@ pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) 
     f(CStr::from_bytes_with_nul(text).ok())
 }
 
-/// Calls `f` with every `(name, value)` of the `CustomPresence` AstDB family, borrowed from
-/// AstDB's answer (no copies). Keys come back as `/CustomPresence/<name>`; the name is
-/// everything after that prefix, `/` included.
-pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
-    with_family_entries(FAMILY, f)
-}
-
-/// [`with_astdb_entries`] for any AstDB family.
-pub(crate) fn with_family_entries<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
+/// Calls `f` with every `(name, value)` of AstDB family `family`, borrowed from AstDB's answer
+/// (no copies). Keys come back as `/<family>/<name>`; the name is everything after that
+/// prefix, `/` included.
+fn with_astdb_family<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
     let prefix = [b"/", family.to_bytes(), b"/"].concat();
     let mut entries = Vec::new();
     // SAFETY: family is NUL-terminated; a NULL key tree asks for the whole family.
@@ -157,15 +175,32 @@ pub(crate) fn with_family_entries<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u
     result
 }
 
+/// Calls `f` with every `(name, value)` of the `CustomPresence` family (see
+/// [`with_astdb_family`]).
+pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
+    with_astdb_family(FAMILY, f)
+}
+
 /// Re-reads AstDB into the store, warns about entries that cannot be used, and returns the
-/// names whose announced state changed.
-pub(crate) fn reload_from_astdb() -> Vec<Name> {
-    let replaced = with_astdb_entries(|entries| {
-        super::expiry::with_recorded_timings(|timing_of| {
-            STORE.replace_all(entries, timing_of, Asterisk.now_ms())
-        })
-    });
+/// names whose announced state changed. On a reload (`reloading`), a changed state that has no
+/// record of its change is recorded as changed by the reload. The records go first: they hold
+/// the expiries of timed states, which the states' load restores (or applies, if passed).
+pub(crate) fn reload_from_astdb(reloading: bool) -> Vec<Name> {
+    let broken = with_astdb_family(META_FAMILY, |records| STORE.replace_meta(records));
+    for (name, error) in broken {
+        warning!(
+            "Ignoring the record {}/{}: {error}. `presencestate show` shows its state's last \
+             change as unknown until the state changes again, and an expiry it may hold is \
+             not applied.",
+            shown(META_FAMILY.to_bytes()),
+            shown(&name)
+        );
+    }
+    let replaced = with_astdb_entries(|entries| STORE.replace_all(entries, Asterisk.now_ms()));
     super::expiry::report_load(&replaced);
+    if reloading {
+        STORE.record_reloaded(&Asterisk, &replaced.changed);
+    }
     for skipped in &replaced.skipped {
         warning!(
             "Skipping stored presence {PROVIDER_PREFIX}{} = '{}': {}. It stays in AstDB unchanged.",

@@ -112,6 +112,7 @@ const REGISTRATIONS: [Registration; 6] = [
 /// Puts the options of `config` that the store applies in force; true when the
 /// `[device_state]` table changed.
 fn apply(config: &Config) -> bool {
+    STORE.set_record_changes(config.general.record_changes);
     STORE.set_suppress_identical(config.general.suppress_identical);
     STORE.set_device_states(&config.device_state)
 }
@@ -137,10 +138,11 @@ pub extern "C" fn fprs_load() -> LoadResult {
             );
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
+        STORE.stats.reset();
         apply(&config::reload());
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
-        let changed = reload_from_astdb();
+        let changed = reload_from_astdb(false);
         for (done, registration) in REGISTRATIONS.iter().enumerate() {
             if !(registration.register)() {
                 error!("Could not register {}; not loading.", registration.what);
@@ -174,7 +176,7 @@ pub extern "C" fn fprs_unload() -> c_int {
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
         let table_changed = apply(&config::reload());
-        let changed = reload_from_astdb();
+        let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
         if table_changed {
             // Hints and BLF keys show the new mapping at once, not at each name's next change.

@@ -1,28 +1,55 @@
 //! The store's timed states, device states and identical-write suppression.
 
-use super::{fnv1a, lock_ignoring_poison, stripe_of, Host, Name, States, Store};
+use super::{fnv1a, lock_ignoring_poison, stripe_of, unix_now, Host, Name, Record, States, Store};
 use crate::core::device_state::{DeviceState, DeviceStateMap};
-use crate::core::expiry::{Due, ExpiryQueue, StoredTiming, TimingError};
+use crate::core::expiry::{record_timing, Due, ExpiryQueue, StoredTiming, TimingError, EXPIRES_MS};
+use crate::core::meta::{Meta, Source};
 use crate::core::state::PresenceState;
 use crate::core::value::Presence;
-use std::ffi::{CStr, CString};
+use std::collections::HashMap;
+use std::ffi::CString;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// The expiry recorded for a stored `(name, value)`, if any (see `expiry::stored_timing`).
-pub type TimingOf<'a> = &'a dyn Fn(&[u8], &[u8]) -> Option<Result<StoredTiming, TimingError>>;
 
 /// After an expiry that AstDB refused, the next try.
 const RETRY_FAILED_MS: u64 = 10_000;
 /// After an expiry that met a write of its name under way, the next look.
 const RETRY_BUSY_MS: u64 = 1_000;
 
-/// A state just put in memory by a write.
+/// A change just put in memory.
 pub(super) struct Put {
     /// The map's name, for the expiry queue, when the new state is timed.
     pub(super) timed_name: Option<Name>,
-    pub(super) new: Arc<Presence>,
+    /// `None`: the name was deleted.
+    pub(super) new: Option<Arc<Presence>>,
     pub(super) replaced: Option<Arc<Presence>>,
+}
+
+impl Put {
+    /// Whether the change makes or ends a timed state, so its record must be stored even when
+    /// changes are not recorded (`record_changes = no`).
+    pub(super) fn changes_timing(&self) -> bool {
+        let timed = |p: &Option<Arc<Presence>>| p.as_ref().is_some_and(|p| p.timing().is_some());
+        timed(&self.new) || timed(&self.replaced)
+    }
+}
+
+/// The `CustomPresenceMeta` record to store for a name: the one kept in memory plus the
+/// expiry of `presence` if it is timed. `None`: no record (delete it).
+pub(super) fn record_to_store(
+    in_memory: Option<&Record>,
+    presence: Option<&Presence>,
+) -> Option<CString> {
+    let mut meta = in_memory
+        .and_then(|record| Meta::parse(record).ok())
+        .unwrap_or_default();
+    if let Some(presence) = presence {
+        record_timing(&mut meta, presence.stored(), presence.timing());
+    }
+    // Escaping leaves no NUL in a record.
+    (!meta.is_empty())
+        .then(|| CString::new(meta.encode()).ok())
+        .flatten()
 }
 
 /// What a loaded state became, given its recorded expiry.
@@ -91,10 +118,32 @@ impl Store {
         self.suppress_identical.store(suppress, Ordering::Relaxed);
     }
 
-    /// After a write's put: schedules its expiry and records it in AstDB (or removes the
-    /// record of the timed state it replaced). Returns whether the write is to be announced.
-    pub(super) fn after_put(&self, host: &dyn Host, name: &CStr, put: &Put) -> bool {
-        if let (Some(timed_name), Some(timing)) = (&put.timed_name, put.new.timing()) {
+    /// Takes the expiries out of the records kept in memory (which never hold them: see
+    /// `Store::note_change`), by name, for a load to restore.
+    pub(super) fn take_recorded_timings(&self) -> HashMap<Vec<u8>, Meta> {
+        let mut taken = HashMap::new();
+        for stripe in &self.stripes {
+            let mut writing = lock_ignoring_poison(&stripe.writing);
+            for (name, record) in writing.meta.iter_mut() {
+                let Ok(mut meta) = Meta::parse(record) else {
+                    continue;
+                };
+                if meta.get(EXPIRES_MS).is_some() {
+                    let with_timing = meta.clone();
+                    record_timing(&mut meta, b"", None);
+                    *record = meta.encode().into();
+                    taken.insert(name.clone(), with_timing);
+                }
+            }
+            writing.meta.retain(|_, record| !record.is_empty());
+        }
+        taken
+    }
+
+    /// After a change's put: schedules its expiry. Returns whether it is to be announced.
+    pub(super) fn after_put(&self, put: &Put) -> bool {
+        let timing = put.new.as_ref().and_then(|new| new.timing());
+        if let (Some(timed_name), Some(timing)) = (&put.timed_name, timing) {
             if self
                 .expiries
                 .schedule(Arc::clone(timed_name), timing.deadline_ms)
@@ -103,17 +152,10 @@ impl Store {
                     .compact(|name, deadline| self.expiry_is_live(name, deadline));
             }
         }
-        let was_timed = put
-            .replaced
-            .as_ref()
-            .is_some_and(|old| old.timing().is_some());
-        if was_timed || put.new.timing().is_some() {
-            host.persist_timing(name, put.new.stored(), put.new.timing());
-        }
-        let identical = put
-            .replaced
-            .as_ref()
-            .is_some_and(|old| old.announces_same(&put.new));
+        let identical = match (&put.replaced, &put.new) {
+            (Some(old), Some(new)) => old.announces_same(new),
+            _ => false,
+        };
         !(identical && self.suppresses_identical())
     }
 
@@ -143,8 +185,8 @@ impl Store {
         let Ok(name_c) = CString::new(due.name.to_vec()) else {
             return Expired::Stale;
         };
-        let (revert, replaced) = {
-            let writing = lock_ignoring_poison(&stripe.writing);
+        let (revert, replaced, record) = {
+            let mut writing = lock_ignoring_poison(&stripe.writing);
             if writing.in_flight.contains(&hash) {
                 return Expired::Busy;
             }
@@ -164,11 +206,16 @@ impl Store {
             if !host.persist(&name_c, revert.stored_c()) {
                 return Expired::PersistFailed;
             }
-            let put = self.put(&due.name, Arc::clone(&revert), None);
+            let put = self.put(&due.name, Some(Arc::clone(&revert)), None);
+            let record = self.note_change(&mut writing, &due.name, &put, &Source::Expiry);
             drop(writing);
-            (revert, put.replaced)
+            (revert, put.replaced, record)
         };
-        host.persist_timing(&name_c, revert.stored(), None);
+        if let Some(record) = record {
+            if !host.persist_meta(&name_c, record.as_deref()) {
+                self.stats.count_astdb_failure();
+            }
+        }
         let identical = replaced.is_some_and(|old| old.announces_same(&revert));
         if !(identical && self.suppresses_identical()) {
             self.announce_current(host, stripe, &due.name);
@@ -203,10 +250,27 @@ impl Store {
             let (Some(presence), Ok(name_c)) = (self.get(name), CString::new(name.to_vec())) else {
                 continue;
             };
-            if host.persist(&name_c, presence.stored_c()) {
-                host.persist_timing(&name_c, presence.stored(), None);
-            } else {
+            if !host.persist(&name_c, presence.stored_c()) {
                 refused.push(Arc::clone(name));
+                continue;
+            }
+            let record = {
+                let stripe = &self.stripes[stripe_of(fnv1a(name))];
+                let mut writing = lock_ignoring_poison(&stripe.writing);
+                if self.record_changes.load(Ordering::Relaxed) {
+                    let mut meta = writing
+                        .meta
+                        .get(&name[..])
+                        .and_then(|record| Meta::parse(record).ok())
+                        .unwrap_or_default();
+                    meta.record_change(unix_now(), &Source::Expiry, presence.stored());
+                    writing.meta.insert(name.to_vec(), meta.encode().into());
+                }
+                // The record in AstDB still holds the expiry: stored without it.
+                record_to_store(writing.meta.get(&name[..]), Some(&presence))
+            };
+            if !host.persist_meta(&name_c, record.as_deref()) {
+                self.stats.count_astdb_failure();
             }
         }
         refused
@@ -254,14 +318,12 @@ impl Store {
 mod tests {
     use super::super::tests::RecordingHost;
     use super::*;
-    use crate::core::expiry::{record_timing, stored_timing};
-    use crate::core::meta::Meta;
+    use crate::core::expiry::{stored_timing, Timing, EXPIRES_MS, REVERT};
 
     fn write(store: &Store, host: &RecordingHost, name: &str, value: &str) {
         let provider = CString::new(format!("CustomPresence:{name}")).unwrap();
-        store
-            .write(host, &provider, &CString::new(value).unwrap())
-            .unwrap();
+        let value = CString::new(value).unwrap();
+        store.write(host, &provider, &value, &Source::Cli).unwrap();
     }
 
     fn due(name: &str, deadline_ms: u64) -> Due {
@@ -277,6 +339,17 @@ mod tests {
         host
     }
 
+    /// The last `CustomPresenceMeta` record stored for `name` (`None`: deleted or never).
+    fn last_record(host: &RecordingHost, name: &str) -> Option<Meta> {
+        let puts = host.meta.lock().unwrap();
+        let (_, record) = puts.iter().rev().find(|(n, _)| n == name.as_bytes())?;
+        record.as_ref().map(|r| Meta::parse(r).unwrap())
+    }
+
+    fn recorded_deadline(host: &RecordingHost, name: &str) -> Option<Vec<u8>> {
+        last_record(host, name)?.get(EXPIRES_MS).map(<[u8]>::to_vec)
+    }
+
     #[test]
     fn a_timed_write_reverts_to_the_last_untimed_state_when_due() {
         let (host, store) = (host_at(1_000), Store::default());
@@ -286,10 +359,9 @@ mod tests {
         let timing = store.get(b"a").unwrap().timing().cloned().unwrap();
         assert_eq!(timing.deadline_ms, 3_000);
         assert_eq!(timing.revert_text(), b"available,,at desk");
-        assert_eq!(
-            *host.timings.lock().unwrap().last().unwrap(),
-            (b"a".to_vec(), b"away,,lunch,t(2)".to_vec(), Some(3_000))
-        );
+        let record = last_record(&host, "a").unwrap();
+        assert_eq!(record.get(EXPIRES_MS), Some(&b"3000"[..]));
+        assert_eq!(record.get(REVERT), Some(&b"available,,at desk"[..]));
         // The entry of the overtaken t(60) is stale when it comes: only the t(2) one counts.
         assert_eq!(store.expire(&host, &due("a", 2_999)), Expired::Stale);
         assert_eq!(store.expire(&host, &due("a", 3_000)), Expired::Reverted);
@@ -302,7 +374,8 @@ mod tests {
             host.db.lock().unwrap().last().unwrap().1,
             b"available,,at desk"
         );
-        assert_eq!(host.timings.lock().unwrap().last().unwrap().2, None);
+        assert_eq!(recorded_deadline(&host, "a"), None);
+        assert_eq!(store.change_of(b"a").unwrap().1, Source::Expiry);
         let announced = host.announced.lock().unwrap();
         assert_eq!(announced.last().unwrap().1.as_ref().unwrap().2, b"at desk");
         let devices = host.devices.lock().unwrap();
@@ -314,19 +387,43 @@ mod tests {
     }
 
     #[test]
-    fn a_new_write_replaces_the_pending_expiry() {
+    fn a_new_write_or_a_delete_replaces_the_pending_expiry() {
         let (host, store) = (host_at(0), Store::default());
         write(&store, &host, "b", "dnd,,,t(5)");
         assert_eq!(store.pending_expiries(), 1);
         write(&store, &host, "b", "chat");
         assert_eq!(store.pending_expiries(), 0);
-        // Its record is removed from AstDB, and the old entry is stale when due.
-        assert_eq!(
-            *host.timings.lock().unwrap().last().unwrap(),
-            (b"b".to_vec(), b"chat".to_vec(), None)
+        // Its record loses the expiry, and the old entry is stale when due.
+        assert_eq!(recorded_deadline(&host, "b"), None);
+        assert!(
+            last_record(&host, "b").is_some(),
+            "the change is still recorded"
         );
         assert_eq!(store.expire(&host, &due("b", 5_000)), Expired::Stale);
         assert_eq!(store.get(b"b").unwrap().stored(), b"chat");
+        write(&store, &host, "b", "dnd,,,t(5)");
+        store
+            .delete(&host, c"CustomPresence:b", &Source::Cli)
+            .unwrap();
+        assert_eq!(store.expire(&host, &due("b", 5_000)), Expired::Stale);
+        assert!(store.get(b"b").is_none());
+    }
+
+    #[test]
+    fn expiries_are_recorded_even_when_changes_are_not() {
+        let (host, store) = (host_at(0), Store::default());
+        store.set_record_changes(false);
+        write(&store, &host, "g", "away");
+        assert!(host.meta.lock().unwrap().is_empty());
+        write(&store, &host, "g", "dnd,,,t(5)");
+        let record = last_record(&host, "g").unwrap();
+        assert_eq!(record.get(EXPIRES_MS), Some(&b"5000"[..]));
+        assert_eq!(record.get("changed"), None);
+        write(&store, &host, "g", "chat");
+        assert_eq!(
+            host.meta.lock().unwrap().last().unwrap(),
+            &(b"g".to_vec(), None)
+        );
     }
 
     #[test]
@@ -360,34 +457,28 @@ mod tests {
     #[test]
     fn a_load_restores_pending_expiries_and_reverts_passed_ones() {
         let (host, store) = (host_at(0), Store::default());
-        let mut metas = std::collections::HashMap::new();
+        let mut records = Vec::new();
         for (name, value, deadline, revert) in [
             ("later", "dnd,,,t(60)", 90_000, "available"),
             ("passed", "away,,,et(60)", 10_000, "chat,,back"),
-            ("stock", "xa,,,t(60)", 0, ""),
         ] {
-            if deadline > 0 {
-                let timing = StoredTiming {
-                    deadline_ms: deadline,
-                    revert: revert.into(),
-                };
-                let mut meta = Meta::default();
-                record_timing(
-                    &mut meta,
-                    value.as_bytes(),
-                    Some(&timing.resolve().unwrap()),
-                );
-                metas.insert(name.as_bytes().to_vec(), meta);
-            }
+            let stored = StoredTiming {
+                deadline_ms: deadline,
+                revert: revert.into(),
+            };
+            let mut meta = Meta::parse(b"changed=1;source=cli;hlc=9").unwrap();
+            let timing: Timing = stored.resolve().unwrap();
+            record_timing(&mut meta, value.as_bytes(), Some(&timing));
+            records.push((name.as_bytes(), meta.encode()));
         }
-        let timing_of = |name: &[u8], value: &[u8]| stored_timing(metas.get(name)?, value);
+        let borrowed: Vec<(&[u8], &[u8])> = records.iter().map(|(n, r)| (*n, &r[..])).collect();
+        assert!(store.replace_meta(&borrowed).is_empty());
         let replaced = store.replace_all(
             &[
                 (b"later", b"dnd,,,t(60)"),
                 (b"passed", b"away,,,et(60)"),
                 (b"stock", b"xa,,,t(60)"),
             ],
-            &timing_of,
             50_000,
         );
         assert_eq!(replaced.reverted, [Name::from(&b"passed"[..])]);
@@ -402,10 +493,18 @@ mod tests {
             *host.db.lock().unwrap(),
             [(b"passed".to_vec(), b"chat,,back".to_vec())]
         );
+        let record = last_record(&host, "passed").unwrap();
+        assert_eq!(
+            (record.get(EXPIRES_MS), record.get("hlc")),
+            (None, Some(&b"9"[..]))
+        );
         let due = store.expiries().take_due(90_000);
         assert_eq!(due.len(), 1);
         assert_eq!(store.expire(&host, &due[0]), Expired::Reverted);
         assert_eq!(store.get(b"later").unwrap().stored(), b"available");
+        // The expiry was taken out of the record kept in memory, and is not applied twice.
+        assert_eq!(recorded_deadline(&host, "later"), None);
+        assert!(stored_timing(&last_record(&host, "later").unwrap(), b"available").is_none());
     }
 
     #[test]
