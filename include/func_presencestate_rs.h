@@ -19,7 +19,9 @@
 #include "asterisk/cli.h"
 #include "asterisk/config.h"
 #include "asterisk/devicestate.h"
+#include "asterisk/localtime.h"
 #include "asterisk/logger.h"
+#include "asterisk/manager.h"
 #include "asterisk/module.h"
 #include "asterisk/pbx.h"
 #include "asterisk/presencestate.h"
@@ -43,8 +45,17 @@ enum ast_device_state fprs_devstate_provider(const char *data);
 /* CLI handlers after CLI_INIT: they return RESULT_SUCCESS, RESULT_SHOWUSAGE or RESULT_FAILURE. */
 int fprs_cli_list(int fd, int argc, const char *const *argv);
 int fprs_cli_change(int fd, int argc, const char *const *argv);
+int fprs_cli_show(int fd, int argc, const char *const *argv);
+int fprs_cli_delete(int fd, int argc, const char *const *argv);
+int fprs_cli_stats(int fd, int argc, const char *const *argv);
 /* The n-th state name completing word, from Asterisk's allocator, or NULL. */
 char *fprs_cli_complete_state(const char *word, int n);
+/* The n-th CustomPresence:<name> held that completes word, from Asterisk's allocator, or NULL. */
+char *fprs_cli_complete_name(const char *word, int n);
+
+/* AMI actions PresenceStateSet and PresenceStateDelete; 0 keeps the session open. */
+int fprs_ami_set(struct mansession *s, const struct message *m);
+int fprs_ami_delete(struct mansession *s, const struct message *m);
 
 /* Test-framework tests (category /funcs/func_presencestate_rs/). */
 enum ast_test_result_state fprs_test_parse_valid(struct ast_test *test);
@@ -67,10 +78,14 @@ int fprs_shim_str_set(struct ast_str **buf, ssize_t maxlen, const char *bytes, s
 struct ast_str *fprs_shim_str_create(size_t init_len);
 const char *fprs_shim_str_bytes(struct ast_str *buf, size_t *len);
 void fprs_shim_cli_print(int fd, const char *bytes, size_t len);
+/* seconds since the epoch as local "YYYY-MM-DD HH:MM:SS TZ" into buf. */
+void fprs_shim_local_time(long long seconds, char *buf, size_t len);
 
 int fprs_shim_register_function(void);
 int fprs_shim_unregister_function(void);
 int fprs_shim_register_cli(void);
+int fprs_shim_register_manager(void);
+void fprs_shim_unregister_manager(void);
 int fprs_shim_unregister_cli(void);
 void fprs_shim_register_tests(void);
 void fprs_shim_unregister_tests(void);

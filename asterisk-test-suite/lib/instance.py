@@ -32,6 +32,8 @@ from ami import AMIClient  # noqa: E402
 DEFAULT_ROOT = "/var/cache/func_presencestate_rs/asterisk22"
 DEFAULT_MODULE = os.path.normpath(os.path.join(LIB, "..", "..", "target", "release", "libfunc_presencestate_rs.so"))
 PKG_MODDIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"   # inside the root
+DOC = os.path.normpath(os.path.join(LIB, "..", "..", "doc", "func_presencestate_rs.xml"))
+DOC_INSTALLED = "func_presencestate_rs-en_US.xml"            # the name Asterisk's glob wants
 RUNS = "/tmp/fprs-runs"                                       # inside the root
 OUR_SO = "func_presencestate_rs.so"
 STOCK_SO = "func_presencestate.so"
@@ -101,7 +103,8 @@ class AsteriskInstance:
             self.host_dir = tempfile.mkdtemp(prefix=name + "-", dir=runs)
         self.dir = self.host_dir[len(self.root):]           # the same path inside the chroot
         self.conf = self.dir + "/etc/asterisk.conf"
-        for sub in ("etc", "modules", "varlib/keys", "db", "spool", "run", "log", "cache"):
+        for sub in ("etc", "modules", "varlib/keys", "db", "spool", "run", "log", "cache",
+                    "data/documentation/thirdparty"):
             os.makedirs(self.host(sub), exist_ok=True)
         if astdb:
             shutil.copyfile(astdb, self.astdb_path)
@@ -132,7 +135,7 @@ astmoddir => {d}/modules
 astvarlibdir => {d}/varlib
 astdbdir => {d}/db
 astkeydir => {d}/varlib
-astdatadir => /usr/share/asterisk
+astdatadir => {d}/data
 astagidir => /usr/share/asterisk/agi-bin
 astspooldir => {d}/spool
 astrundir => {d}/run
@@ -220,11 +223,29 @@ messages => notice,warning,error,verbose(3)
             shutil.copyfile(self.module_path, os.path.join(moddir, OUR_SO))
         elif self.mode == "ours":
             raise AsteriskError("module not built: %s" % self.module_path)
+        self._populate_data_dir()
         # varlib: keep the packaged moh/sounds reachable.
         for entry in os.listdir(self.root + "/var/lib/asterisk"):
             link = self.host("varlib", entry)
             if not os.path.lexists(link):
                 os.symlink("/var/lib/asterisk/" + entry, link)
+
+    def _populate_data_dir(self):
+        """astdatadir: links to the packaged /usr/share/asterisk, plus (mode ours) the module's
+        documentation in documentation/thirdparty/, which Asterisk reads at start-up."""
+        packaged = "/usr/share/asterisk"
+        for top, skip in ((packaged, "documentation"), (packaged + "/documentation", "thirdparty"),
+                          (packaged + "/documentation/thirdparty", None)):
+            rel = os.path.relpath(top, packaged)
+            for entry in os.listdir(self.root + top):
+                link = os.path.normpath(self.host("data", rel, entry))
+                if entry != skip and not os.path.lexists(link):
+                    os.symlink(top + "/" + entry, link)
+        ours = self.host("data", "documentation", "thirdparty", DOC_INSTALLED)
+        if os.path.lexists(ours):
+            os.unlink(ours)
+        if self.mode == "ours":
+            shutil.copyfile(DOC, ours)
 
     # -- life cycle --------------------------------------------------------------------
 

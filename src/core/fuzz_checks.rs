@@ -581,6 +581,9 @@ fn check_list(text: &[u8], states: &[(Name, std::sync::Arc<Presence>)]) {
             take(b"\n");
         }
     }
+    let plural = if states.len() == 1 { "state" } else { "states" };
+    let n = states.len();
+    take(format!("{n} custom presence {plural} ({n} shown)\n").as_bytes());
     assert!(rest.is_empty(), "list: trailing {rest:?}");
 }
 
@@ -641,7 +644,7 @@ pub fn cli_args(data: &[u8]) {
     check_load(&store, &mut model, entries);
     let _ = check_write(&store, &Recorder::default(), &mut model, word, value);
     let states = store.snapshot();
-    check_list(&cli::list(&states), &states);
+    check_list(&cli::list(&states, None), &states);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 //! A record is `key=value` fields joined by `;`, e.g.
 //! `changed=1764500000;source=channel:PJSIP/100-00000001;value_fnv=8c0f5e1b9a27d3c4`.
 //! Keys are lower-case letters, digits and `_`. Values are bytes with `%`, `;` and control
-//! bytes written as `%XX`, so free text (a channel name, an AMI user) cannot break the record.
+//! bytes written as `%XX`, so free text (a channel name) cannot break the record.
 //! Fields this version does not know are kept, in order, when a record is rewritten, so older
 //! and newer versions of the module can share one AstDB.
 
@@ -60,8 +60,8 @@ pub enum Source {
     Channel(Vec<u8>),
     /// `PRESENCE_STATE()` written with no channel (AMI `SetVar` without `Channel`, ...).
     NoChannel,
-    /// An AMI action by this manager user.
-    Ami(Vec<u8>),
+    /// An AMI action (Asterisk does not tell a module which manager user sent it).
+    Ami,
     /// `presencestate change` / `delete` at the CLI.
     Cli,
     /// A `module reload` that found the AstDB entry edited.
@@ -76,7 +76,7 @@ impl Source {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Source::Channel(name) => [&b"channel:"[..], name].concat(),
-            Source::Ami(user) => [&b"ami:"[..], user].concat(),
+            Source::Ami => b"ami".to_vec(),
             Source::NoChannel => b"function".to_vec(),
             Source::Cli => b"cli".to_vec(),
             Source::Reload => b"reload".to_vec(),
@@ -88,8 +88,8 @@ impl Source {
     pub fn decode(text: &[u8]) -> Source {
         if let Some(name) = text.strip_prefix(b"channel:") {
             Source::Channel(name.to_vec())
-        } else if let Some(user) = text.strip_prefix(b"ami:") {
-            Source::Ami(user.to_vec())
+        } else if text == b"ami" {
+            Source::Ami
         } else if text == b"function" {
             Source::NoChannel
         } else if text == b"cli" {
@@ -108,7 +108,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Channel(name) => write!(f, "channel {}", super::shown(name)),
-            Source::Ami(user) => write!(f, "AMI user {}", super::shown(user)),
+            Source::Ami => write!(f, "AMI action"),
             Source::NoChannel => write!(f, "PRESENCE_STATE() with no channel (AMI SetVar)"),
             Source::Cli => write!(f, "CLI"),
             Source::Reload => write!(f, "reload from AstDB"),
@@ -290,10 +290,10 @@ mod tests {
     #[test]
     fn unknown_fields_are_kept_in_order_on_rewrite() {
         let mut meta = Meta::parse(b"expires=99;changed=1;hlc=7.3;source=cli").unwrap();
-        meta.record_change(2, &Source::Ami(b"admin".to_vec()), b"dnd");
+        meta.record_change(2, &Source::Ami, b"dnd");
         let text = String::from_utf8(meta.encode()).unwrap();
         assert!(
-            text.starts_with("expires=99;changed=2;hlc=7.3;source=ami:admin;value_fnv="),
+            text.starts_with("expires=99;changed=2;hlc=7.3;source=ami;value_fnv="),
             "{text}"
         );
         meta.remove("hlc");
@@ -308,7 +308,7 @@ mod tests {
                 Source::Channel(b"PJSIP/100-0001".to_vec()),
                 "channel PJSIP/100-0001",
             ),
-            (Source::Ami(b"panel".to_vec()), "AMI user panel"),
+            (Source::Ami, "AMI action"),
             (Source::Cli, "CLI"),
             (
                 Source::NoChannel,

@@ -5,6 +5,7 @@
 //! and Stasis.
 #![forbid(unsafe_code)]
 
+pub mod ami;
 pub mod base64;
 pub mod cli;
 pub mod config;

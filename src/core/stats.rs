@@ -124,7 +124,11 @@ impl Stats {
     }
 
     pub fn count_refusal(&self, error: &WriteError) {
-        let refusal = Refusal::of(error);
+        self.count(Refusal::of(error));
+    }
+
+    /// A refusal found before the store was asked (an AMI action's own checks).
+    pub fn count(&self, refusal: Refusal) {
         let index = Refusal::ALL
             .iter()
             .position(|&r| r == refusal)

@@ -68,7 +68,7 @@ impl fmt::Display for WriteError {
             WriteError::NotSet(name) => write!(
                 f,
                 "there is no custom presence state {PROVIDER_PREFIX}{} (never set, or already \
-                 deleted); nothing changed",
+                 deleted)",
                 shown(name)
             ),
             WriteError::PersistFailed(name) => write!(
@@ -861,7 +861,7 @@ pub(crate) mod tests {
         let (host, store) = (RecordingHost::default(), Store::default());
         store.replace_meta(&[(b"a", b"expires=99;changed=1;source=cli")]);
         let before = unix_now();
-        let panel = Source::Ami(b"panel".to_vec());
+        let panel = Source::Ami;
         store
             .write(&host, c"CustomPresence:a", c"away,,Lunch", &panel)
             .unwrap();
@@ -873,7 +873,7 @@ pub(crate) mod tests {
         let record = String::from_utf8(record.clone().unwrap()).unwrap();
         assert_eq!(name, b"a");
         assert!(
-            record.starts_with(&format!("expires=99;changed={changed};source=ami:panel;")),
+            record.starts_with(&format!("expires=99;changed={changed};source=ami;")),
             "{record}"
         );
     }

@@ -114,10 +114,19 @@ pub(crate) fn write(provider: &CStr, value: &CStr, source: &Source) -> Result<()
     STORE.write(&Asterisk, provider, value, source)?;
     if super::config::current().general.log_changes {
         notice!(
-            "{} set to '{}'",
+            "{} set to '{}' by {source}",
             shown(provider.to_bytes()),
             shown(value.to_bytes())
         );
+    }
+    Ok(())
+}
+
+/// Deletes `provider` from any path (CLI, AMI); logged as a NOTICE with `log_changes` on.
+pub(crate) fn delete(provider: &CStr, source: &Source) -> Result<(), WriteError> {
+    STORE.delete(&Asterisk, provider, source)?;
+    if super::config::current().general.log_changes {
+        notice!("{} deleted by {source}", shown(provider.to_bytes()));
     }
     Ok(())
 }

@@ -12,5 +12,6 @@ mod devstate;
 mod expiry;
 mod function;
 mod host;
+mod manager;
 mod module;
 mod selftest;

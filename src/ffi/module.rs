@@ -55,6 +55,16 @@ fn unregister_cli() {
     unsafe { bindings::fprs_shim_unregister_cli() };
 }
 
+fn register_manager() -> bool {
+    // SAFETY: no arguments; the shim registers its own two actions.
+    unsafe { bindings::fprs_shim_register_manager() == 0 }
+}
+
+fn unregister_manager() {
+    // SAFETY: as above. Asterisk waits for running actions before returning.
+    unsafe { bindings::fprs_shim_unregister_manager() };
+}
+
 fn register_tests() -> bool {
     // SAFETY: no arguments; the shim passes its own static test definitions.
     unsafe { bindings::fprs_shim_register_tests() };
@@ -76,7 +86,7 @@ fn stop_expiry_thread() {
 
 /// In registration order; unload undoes them in reverse (so the expiry thread, which calls
 /// into everything else, is stopped and joined first).
-const REGISTRATIONS: [Registration; 6] = [
+const REGISTRATIONS: [Registration; 7] = [
     Registration {
         what: "the CustomPresence presence provider",
         register: register_provider,
@@ -96,6 +106,11 @@ const REGISTRATIONS: [Registration; 6] = [
         what: "the presencestate CLI commands",
         register: register_cli,
         unregister: unregister_cli,
+    },
+    Registration {
+        what: "the AMI actions PresenceStateSet and PresenceStateDelete",
+        register: register_manager,
+        unregister: unregister_manager,
     },
     Registration {
         what: "the test-framework tests",

@@ -39,11 +39,13 @@ static char *cli_list(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
 {
 	switch (cmd) {
 	case CLI_INIT:
-		e->command = "presencestate list";
+		e->command = "presencestate list [like]";
 		e->usage =
-			"Usage: presencestate list\n"
+			"Usage: presencestate list [like <text>]\n"
 			"       List all custom presence states that have been set by using\n"
-			"       the PRESENCE_STATE dialplan function.\n";
+			"       the PRESENCE_STATE dialplan function, the CLI or AMI; with 'like',\n"
+			"       only those whose name contains <text> (ignoring case).\n"
+			"       Ends with a count line: '<total> custom presence states (<listed> shown)'.\n";
 		return NULL;
 	case CLI_GENERATE:
 		return NULL;
@@ -79,9 +81,62 @@ static char *cli_change(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a
 	return cli_result(fprs_cli_change(a->fd, a->argc, a->argv));
 }
 
+static char *cli_show(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate show";
+		e->usage =
+			"Usage: presencestate show CustomPresence:<name>\n"
+			"       Show one custom presence state: its state, subtype and message\n"
+			"       (decoded), whether they are stored base64-encoded, and when and by\n"
+			"       what (channel, AMI user, CLI, reload from AstDB) it last changed.\n";
+		return NULL;
+	case CLI_GENERATE:
+		return a->pos == e->args ? fprs_cli_complete_name(a->word, a->n) : NULL;
+	}
+	return cli_result(fprs_cli_show(a->fd, a->argc, a->argv));
+}
+
+static char *cli_delete(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate delete";
+		e->usage =
+			"Usage: presencestate delete CustomPresence:<name>\n"
+			"       Delete a custom presence state: it is removed from AstDB and from\n"
+			"       memory, and subscribers are told it is now not_set.\n";
+		return NULL;
+	case CLI_GENERATE:
+		return a->pos == e->args ? fprs_cli_complete_name(a->word, a->n) : NULL;
+	}
+	return cli_result(fprs_cli_delete(a->fd, a->argc, a->argv));
+}
+
+static char *cli_stats(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate stats";
+		e->usage =
+			"Usage: presencestate stats\n"
+			"       Show what func_presencestate_rs did since it was loaded: states held\n"
+			"       (in all and per state), writes, deletes, reads, provider queries,\n"
+			"       refused writes by reason and AstDB failures.\n";
+		return NULL;
+	case CLI_GENERATE:
+		return NULL;
+	}
+	return cli_result(fprs_cli_stats(a->fd, a->argc, a->argv));
+}
+
 static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_list, "List currently known custom presence states"),
 	AST_CLI_DEFINE(cli_change, "Change a custom presence state"),
+	AST_CLI_DEFINE(cli_show, "Show one custom presence state and its last change"),
+	AST_CLI_DEFINE(cli_delete, "Delete a custom presence state"),
+	AST_CLI_DEFINE(cli_stats, "Show custom presence statistics"),
 };
 
 int fprs_shim_register_cli(void)
@@ -97,6 +152,36 @@ int fprs_shim_unregister_cli(void)
 void fprs_shim_cli_print(int fd, const char *bytes, size_t len)
 {
 	ast_cli(fd, "%.*s", (int) len, bytes);
+}
+
+/* ---- AMI actions (help text comes from doc/func_presencestate_rs.xml) -------------------- */
+
+static int ami_set(struct mansession *s, const struct message *m)
+{
+	return fprs_ami_set(s, m);
+}
+
+static int ami_delete(struct mansession *s, const struct message *m)
+{
+	return fprs_ami_delete(s, m);
+}
+
+int fprs_shim_register_manager(void)
+{
+	if (ast_manager_register_xml("PresenceStateSet", EVENT_FLAG_CALL, ami_set)) {
+		return -1;
+	}
+	if (ast_manager_register_xml("PresenceStateDelete", EVENT_FLAG_CALL, ami_delete)) {
+		ast_manager_unregister("PresenceStateSet");
+		return -1;
+	}
+	return 0;
+}
+
+void fprs_shim_unregister_manager(void)
+{
+	ast_manager_unregister("PresenceStateDelete");
+	ast_manager_unregister("PresenceStateSet");
 }
 
 /* ---- Test framework ----------------------------------------------------------------------- */
@@ -174,6 +259,15 @@ int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_sta
 	*subtype = presence->subtype;
 	*message = presence->message;
 	return 0;
+}
+
+void fprs_shim_local_time(long long seconds, char *buf, size_t len)
+{
+	struct timeval when = { .tv_sec = seconds };
+	struct ast_tm tm;
+
+	ast_localtime(&when, &tm, NULL);
+	ast_strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm);
 }
 
 /* ---- Configuration ---------------------------------------------------------------------- */
