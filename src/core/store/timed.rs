@@ -284,12 +284,14 @@ impl Store {
             .count()
     }
 
-    /// Announces presence and device state of `name` as memory holds it now.
+    /// Announces device state and presence of `name` as memory holds it now. Device state
+    /// first: a hint holding `CustomPresence:<name>` notifies its SIP subscribers once per
+    /// message, so a BLF key shows the new state from the first NOTIFY on.
     pub(super) fn announce_both(&self, host: &dyn Host, name: &[u8]) {
         let presence = self.get(name);
-        host.announce(name, presence.as_deref());
-        let state = presence.map_or(PresenceState::NotSet, |p| p.state());
+        let state = presence.as_ref().map_or(PresenceState::NotSet, |p| p.state());
         host.announce_device(name, self.device_states.get(state));
+        host.announce(name, presence.as_deref());
     }
 
     /// The device state of `CustomPresence:<name>` (the device-state provider's answer).
