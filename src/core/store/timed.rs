@@ -289,7 +289,9 @@ impl Store {
     /// message, so a BLF key shows the new state from the first NOTIFY on.
     pub(super) fn announce_both(&self, host: &dyn Host, name: &[u8]) {
         let presence = self.get(name);
-        let state = presence.as_ref().map_or(PresenceState::NotSet, |p| p.state());
+        let state = presence
+            .as_ref()
+            .map_or(PresenceState::NotSet, |p| p.state());
         host.announce_device(name, self.device_states.get(state));
         host.announce(name, presence.as_deref());
     }
