@@ -99,6 +99,11 @@ struct ast_variable *fprs_shim_variable(struct ast_variable *var, const char **n
 
 void fprs_shim_test_status(struct ast_test *test, const char *bytes, size_t len);
 struct stasis_subscription *fprs_shim_subscribe_presence(stasis_subscription_cb callback, void *data);
+/* Publishes a presence-state message for provider as the presence core does for a change,
+ * without asking providers (the core's own not_set path reads a '/' or '&' in a name as a
+ * channel technology or a list and would announce nothing, or another state). 0 on success. */
+int fprs_shim_publish_presence(enum ast_presence_state state, const char *provider,
+	const char *subtype, const char *message);
 /* Fills the fields of a presence-state message; -1 for any other message type. */
 int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_state *state,
 	const char **provider, const char **subtype, const char **message);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs Asterisk 22 with func_presencestate_rs under valgrind memcheck through a scenario that
 touches every entry point of the module (read, read2, write, the provider, CLI and its
-completion, the test framework, load/unload/reload), then reports the errors and definite
+completion, AMI actions, the config file, the test framework, load/unload/reload), then reports the errors and definite
 leaks valgrind found, and which of them have a frame in the module.
 
     scripts/memcheck [--keep]      (builds the module first)
@@ -36,11 +36,17 @@ exten => 1001,hint,,CustomPresence:alice
 exten => 1002,hint,PJSIP/nobody,CustomPresence:dp
 """
 
+CONFIG = """[general]
+log_changes = yes
+colour = blue
+garbage line
+"""
+
 
 def scenario():
     module = os.environ["FPRS_MODULE"]
     ast = instance.AsteriskInstance(mode="ours", module_path=module, name="memcheck",
-                                    configs={"extensions.conf": DIALPLAN})
+                                    configs={"extensions.conf": DIALPLAN, "presencestate.conf": CONFIG})
     ast.wrapper = [arg.replace("%s", ast.dir) for arg in VALGRIND]
     started = time.monotonic()
     ast.start(timeout=900)
@@ -71,6 +77,30 @@ def scenario():
             "presencestate list", 'presencestate change CustomPresence:team/c "xa,aGk=,,e"',
             "presencestate change CustomPresence:c bored", "presencestate change",
             '_command matchesarray "presencestate change CustomPresence:c " "A"')])
+    step("AMI PresenceStateSet/Delete, ok and refused", lambda: [
+        ami.action(dict(a, Action=name), 120) for name, a in (
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami", "State": "away", "Subtype": "a, b", "Message": "c, d"}),
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami2", "State": "xa", "Message": "aGk=", "Encoded": "yes"}),
+            ("PresenceStateSet", {"State": "away"}),
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami", "State": "bored"}),
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami", "State": "away", "Message": "%%", "Encoded": "yes"}),
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami", "State": "away", "Encoded": "maybe"}),
+            ("PresenceStateDelete", {"Presentity": "CustomPresence:ami2"}),
+            ("PresenceStateDelete", {"Presentity": "CustomPresence:nobody"}),
+            ("PresenceStateDelete", {}))])
+    step("CLI show, list like, stats, delete (ok, unknown), name completion", lambda: [
+        ast.cli(c, timeout=120) for c in (
+            "presencestate show CustomPresence:ami", "presencestate show CustomPresence:team/c",
+            "presencestate show CustomPresence:nobody", "presencestate list like team",
+            "presencestate stats", "presencestate delete CustomPresence:team/c",
+            "presencestate delete CustomPresence:nobody",
+            '_command matchesarray "presencestate show CustomPresence:a" "CustomPresence:a"')])
+    step("config and AstDB reload (edited entry, broken meta record, garbage config)", lambda: (
+        ast.cli('database put CustomPresence edited "dnd,,by hand"', timeout=120),
+        ast.cli("database put CustomPresenceMeta ami garbage", timeout=120),
+        open(ast.host("etc", "presencestate.conf"), "w").write(CONFIG + "record_changes = maybe\n"),
+        ast.cli("module reload func_presencestate_rs.so", timeout=300),
+        ast.cli("presencestate show CustomPresence:edited", timeout=120)))
     step("test framework", lambda: ast.cli("test execute category /funcs/func_presencestate_rs/", timeout=600))
     step("unload/load/reload x3", lambda: [
         ast.cli("module %s func_presencestate_rs.so" % verb, timeout=300)

@@ -4,27 +4,33 @@ use super::bindings;
 use super::boundary::c_bytes;
 use crate::core::config::{self, Config, Setting, FILE_NAME};
 use std::ffi::{c_char, c_int, CString};
-use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
-/// The configuration in force: defaults until the first load.
-static CURRENT: LazyLock<RwLock<Arc<Config>>> = LazyLock::new(RwLock::default);
+/// The configuration in force; `None` (the defaults) outside load..unload, so nothing of it
+/// is left allocated when the module's image goes.
+static CURRENT: RwLock<Option<Arc<Config>>> = RwLock::new(None);
 
 /// The configuration in force.
 pub(crate) fn current() -> Arc<Config> {
-    Arc::clone(&CURRENT.read().unwrap_or_else(PoisonError::into_inner))
+    let current = CURRENT.read().unwrap_or_else(PoisonError::into_inner);
+    current.as_ref().map_or_else(Arc::default, Arc::clone)
 }
 
 /// Reads the file, logs what is wrong in it, and makes the result current. A missing file
 /// means all defaults; a file Asterisk cannot parse (it logs the line) means all defaults too.
 pub(crate) fn reload() -> Arc<Config> {
     let config = Arc::new(read_file());
-    *CURRENT.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&config);
+    *CURRENT.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&config));
     config
 }
 
-/// Back to the defaults (at unload, so a later load starts clean).
+/// Back to the defaults, freeing the configuration (at unload).
 pub(crate) fn reset() {
-    *CURRENT.write().unwrap_or_else(PoisonError::into_inner) = Arc::default();
+    let before = CURRENT
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    drop(before);
 }
 
 /// One option copied out of Asterisk's config: section, key, value, line.

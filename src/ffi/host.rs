@@ -78,12 +78,6 @@ impl Host for Asterisk {
     }
 
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
-        let (state, subtype, message) = match presence {
-            Some(p) => (p.state(), p.subtype_c(), p.message_c()),
-            // A state that is gone: for not_set the presence core asks our provider, which
-            // answers not_set for an unknown name.
-            None => (PresenceState::NotSet, c"", c""),
-        };
         with_provider(name, |provider| {
             let Some(provider) = provider else {
                 // Names come from C strings (writes, AstDB keys), so this cannot happen; say
@@ -94,15 +88,37 @@ impl Host for Asterisk {
                 );
                 return;
             };
-            // SAFETY: valid NUL-terminated strings, only read during the call (the core copies
-            // them).
-            unsafe {
-                bindings::ast_presence_state_changed_literal(
-                    to_asterisk(state),
-                    subtype.as_ptr(),
-                    message.as_ptr(),
-                    provider.as_ptr(),
-                );
+            match presence {
+                // SAFETY: valid NUL-terminated strings, only read during the call (the core
+                // copies them).
+                Some(p) => unsafe {
+                    bindings::ast_presence_state_changed_literal(
+                        to_asterisk(p.state()),
+                        p.subtype_c().as_ptr(),
+                        p.message_c().as_ptr(),
+                        provider.as_ptr(),
+                    );
+                },
+                // A state that is gone (deleted, or no longer in AstDB at reload) is announced
+                // as not_set directly: the core's not_set path would ask the providers again
+                // and cannot resolve a name holding '/' or '&'.
+                None => {
+                    // SAFETY: valid NUL-terminated strings, copied into the message.
+                    let published = unsafe {
+                        bindings::fprs_shim_publish_presence(
+                            to_asterisk(PresenceState::NotSet),
+                            provider.as_ptr(),
+                            c"".as_ptr(),
+                            c"".as_ptr(),
+                        )
+                    };
+                    if published != 0 {
+                        warning!(
+                            "Could not announce {} as not_set",
+                            shown(provider.to_bytes())
+                        );
+                    }
+                }
             }
         });
     }

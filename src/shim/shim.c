@@ -294,6 +294,45 @@ struct ast_variable *fprs_shim_variable(struct ast_variable *var, const char **n
 	return var->next;
 }
 
+/* ---- Announcing a state that is gone ------------------------------------------------------ */
+
+int fprs_shim_publish_presence(enum ast_presence_state state, const char *provider,
+	const char *subtype, const char *message)
+{
+	size_t provider_len = strlen(provider) + 1;
+	size_t subtype_len = strlen(subtype) + 1;
+	size_t message_len = strlen(message) + 1;
+	struct ast_presence_state_message *presence;
+	struct stasis_message *msg;
+	char *text;
+
+	if (!ast_presence_state_message_type()) {
+		return -1;
+	}
+	/* The strings live in the object itself and it has no destructor: the Stasis cache keeps
+	 * the message after this module is unloaded, and ao2 then frees it without our code. */
+	presence = ao2_alloc_options(sizeof(*presence) + provider_len + subtype_len + message_len,
+		NULL, AO2_ALLOC_OPT_LOCK_NOLOCK);
+	if (!presence) {
+		return -1;
+	}
+	text = (char *) (presence + 1);
+	/* String fields are const pointers; Asterisk's own setters write them through a cast too. */
+	*(const char **) &presence->provider = memcpy(text, provider, provider_len);
+	*(const char **) &presence->subtype = memcpy(text + provider_len, subtype, subtype_len);
+	*(const char **) &presence->message = memcpy(text + provider_len + subtype_len, message,
+		message_len);
+	presence->state = state;
+	msg = stasis_message_create(ast_presence_state_message_type(), presence);
+	ao2_ref(presence, -1);
+	if (!msg) {
+		return -1;
+	}
+	stasis_publish(ast_presence_state_topic_all(), msg);
+	ao2_ref(msg, -1);
+	return 0;
+}
+
 /* ---- Memory, strings, logging ------------------------------------------------------------- */
 
 void fprs_shim_log(int level, const char *file, int line, const char *function,

@@ -133,8 +133,10 @@ def completions(ast, line, word):
 def test_delete_removes_everywhere_announces_not_set_and_completes_names():
     with start(configs={"extensions.conf": DIALPLAN}) as ast:
         ami = ast.ami(events="on")
+        mark = ami.mark()
         for name in ("alice", "alan", "bob"):
             ast.cli("presencestate change CustomPresence:%s away,,hi" % name)
+        presence_changes(ami, start=mark, count=3)   # theirs, before the delete's
         offered = completions(ast, "presencestate delete CustomPresence:al", "CustomPresence:al")
         assert {"CustomPresence:alice", "CustomPresence:alan"} <= set(offered), offered
         assert "CustomPresence:bob" not in offered, offered
