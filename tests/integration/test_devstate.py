@@ -96,8 +96,10 @@ def test_hints_on_custom_presence_change_their_extension_status():
 def test_a_reload_applies_a_changed_device_state_table_and_reannounces():
     with start(configs={"extensions.conf": HINTS}) as ast:
         ami = ast.ami()
+        mark = ami.mark()
         assert setvar(ami, "CustomPresence:erin", "away")["Response"] == "Success"
         assert setvar(ami, "CustomPresence:frank", "xa")["Response"] == "Success"
+        presence_changes(ami, start=mark, count=2)
         assert device_state(ami, "erin") == "UNAVAILABLE"
         with open(ast.host("etc", "presencestate.conf"), "w") as f:
             f.write("[device_state]\naway = ONHOLD\nxa = sleepy\nlunch = BUSY\n")

@@ -63,6 +63,9 @@ def test_an_expiry_reverts_to_the_last_untimed_state_and_is_announced():
         record = meta(ami, "alice")
         assert record and record["revert"] == "available,,At my desk", record
         assert abs(int(record["expires_ms"]) / 1000 - (written + 2)) < 1, record
+        shown = ast.cli("presencestate show CustomPresence:alice")
+        assert "Expires      : " in shown and "(in 2 s)" in shown, shown
+        assert "Then reverts : available,,At my desk" in shown, shown
         reverted = presence_changes(ami, start=mark, count=2, timeout=10)[1]
         assert change(reverted) == ("CustomPresence:alice", "available", "", "At my desk"), reverted
         lateness = float(reverted["Timestamp"]) - float(first["Timestamp"]) - 2
@@ -72,6 +75,8 @@ def test_an_expiry_reverts_to_the_last_untimed_state_and_is_announced():
         assert getvar(ami, "CustomPresence:alice,message") == "At my desk"
         assert astdb(ami)["alice"] == "available,,At my desk"
         assert meta(ami, "alice") is None or "expires_ms" not in meta(ami, "alice")
+        shown = ast.cli("presencestate show CustomPresence:alice")
+        assert "Expires" not in shown and "Changed by   : expiry of a timed state" in shown, shown
         time.sleep(1)
         assert len(presence_changes(ami, start=mark, count=2)) == 2, "one revert, announced once"
 
@@ -99,7 +104,7 @@ def test_et_with_base64_values_reverts_to_not_set_when_nothing_came_before():
 def test_bad_expiry_arguments_are_refused_and_change_nothing():
     with start_timed() as ast:
         ami = ast.ami()
-        assert setvar(ami, "CustomPresence:dave", "chat,,here")["Response"] == "Success"
+        write_seen(ami, "dave", "chat,,here")
         for options, fragment in [("t()", "not a whole number"), ("t(-1)", "not a whole number"),
                                   ("t(abc)", "not a whole number"), ("t(0)", "out of range"),
                                   ("t(31536001)", "out of range"), ("t", "in parentheses"),
@@ -192,3 +197,25 @@ def test_an_expiry_survives_unload_load_and_reload():
                              and e.get("Presentity") == "CustomPresence:i" and e.get("Status") == "chat",
                              timeout=10, start=mark)
         assert event and getvar(ami, "CustomPresence:i,value") == "chat"
+
+
+def test_ami_presence_state_set_takes_an_expiry():
+    with start_timed() as ast:
+        ami = ast.ami()
+        write_seen(ami, "kim", "available")
+        mark = ami.mark()
+        response = ami.action({"Action": "PresenceStateSet", "Presentity": "CustomPresence:kim",
+                               "State": "away", "Message": "Lunch, back at 2", "Expiry": "2"})
+        assert response["Response"] == "Success", response
+        assert astdb(ami)["kim"] == "away,,THVuY2gsIGJhY2sgYXQgMg==,et(2)"
+        events = presence_changes(ami, start=mark, count=2, timeout=10)
+        assert [(e["Status"], e["Message"]) for e in events] == [
+            ("away", "Lunch, back at 2"), ("available", "")], events
+        for bad in ("0", "abc", "-1", "31536001", "5)"):
+            watch = LogWatch(ast)
+            response = ami.action({"Action": "PresenceStateSet", "Presentity": "CustomPresence:kim",
+                                   "State": "dnd", "Expiry": bad})
+            assert response["Response"] == "Error", (bad, response)
+            assert response["Message"].startswith("Expiry must be a whole number of seconds"), response
+            watch.wait_for("PresenceStateSet")
+            assert astdb(ami)["kim"] == "available"
