@@ -16,7 +16,7 @@ use super::shown;
 use super::store::Name;
 use super::value::{Presence, ValueError};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -129,13 +129,28 @@ pub fn stored_timing(
 }
 
 impl StoredTiming {
-    /// The timing of a state loaded from AstDB. The revert text must be an untimed state.
-    pub fn resolve(&self) -> Result<Timing, TimingError> {
-        let revert = Presence::parse(&self.revert)
-            .map_err(|error| TimingError::BadRevert(self.revert.clone(), error))?;
+    /// The timing of a state loaded from AstDB. States reverting to the same text share its
+    /// parsed form through `shared` (a load of many timed states, most of them reverting to
+    /// `available`, keeps one).
+    pub fn resolve(
+        &self,
+        shared: &mut HashMap<Vec<u8>, Arc<Presence>>,
+    ) -> Result<Timing, TimingError> {
+        let revert = if self.revert == NOT_SET {
+            None
+        } else if let Some(revert) = shared.get(&self.revert) {
+            Some(Arc::clone(revert))
+        } else {
+            let revert = Arc::new(
+                Presence::parse(&self.revert)
+                    .map_err(|error| TimingError::BadRevert(self.revert.clone(), error))?,
+            );
+            shared.insert(self.revert.clone(), Arc::clone(&revert));
+            Some(revert)
+        };
         Ok(Timing {
             deadline_ms: self.deadline_ms,
-            revert: (self.revert != NOT_SET).then(|| Arc::new(revert)),
+            revert,
         })
     }
 }
@@ -221,6 +236,20 @@ impl ExpiryQueue {
             .collect();
         queue.heap.shrink_to_fit();
         queue.compact_at = queue.heap.len() * 2;
+    }
+
+    /// Replaces every entry with `entries` (a load's timed states), in one allocation of the
+    /// right size.
+    pub fn replace(&self, entries: Vec<(Name, u64)>) {
+        let heap: Vec<Reverse<Due>> = entries
+            .into_iter()
+            .map(|(name, deadline_ms)| Reverse(Due { deadline_ms, name }))
+            .collect();
+        let mut queue = self.lock();
+        queue.heap = BinaryHeap::from(heap);
+        queue.compact_at = queue.heap.len() * 2;
+        // The thread may be sleeping towards a deadline no longer there, or with none at all.
+        self.changed.notify_one();
     }
 
     /// Removes and returns up to [`BATCH`] entries due at `now_ms`, earliest first.
@@ -341,7 +370,7 @@ mod tests {
         record_timing(&mut meta, b"dnd,,,t(60)", Some(&timing));
         let meta = Meta::parse(&meta.encode()).unwrap();
         let stored = stored_timing(&meta, b"dnd,,,t(60)").unwrap().unwrap();
-        assert_eq!(stored.resolve().unwrap(), timing);
+        assert_eq!(stored.resolve(&mut HashMap::new()).unwrap(), timing);
         // A value written since by someone keeping no record has no expiry.
         assert_eq!(stored_timing(&meta, b"available"), None);
         let mut cleared = meta.clone();
@@ -360,7 +389,7 @@ mod tests {
         let mut meta = Meta::default();
         record_timing(&mut meta, b"dnd,,,t(1)", Some(&timing));
         let stored = stored_timing(&meta, b"dnd,,,t(1)").unwrap().unwrap();
-        assert_eq!(stored.resolve().unwrap(), timing);
+        assert_eq!(stored.resolve(&mut HashMap::new()).unwrap(), timing);
         meta.set(EXPIRES_MS, b"soon");
         let error = stored_timing(&meta, b"dnd,,,t(1)").unwrap().unwrap_err();
         assert!(

@@ -2,7 +2,7 @@
 //! every change.
 
 use super::device_state::{DeviceState, LiveDeviceStateMap};
-use super::expiry::{stored_timing, Clock, ExpiryQueue, SystemClock, Timing};
+use super::expiry::{Clock, ExpiryQueue, SystemClock, Timing};
 use super::meta::{Meta, MetaError, Source};
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
@@ -565,29 +565,12 @@ impl Store {
     /// [`Store::replace_meta`] goes first); a state whose deadline is before `now_ms` is
     /// replaced by its revert state at once.
     pub fn replace_all<'a>(&self, entries: &[(&'a [u8], &'a [u8])], now_ms: u64) -> Replaced {
-        let recorded = self.take_recorded_timings();
         let mut skipped = Vec::new();
-        let (mut reverted, mut bad_timings) = (Vec::new(), Vec::new());
         let mut fresh = States::with_capacity_and_hasher(entries.len(), SeededFnv::default());
         for &(name, value) in entries {
             match Presence::parse(value) {
                 Ok(presence) => {
-                    let name: Name = name.into();
-                    let timing = recorded
-                        .get(&name[..])
-                        .and_then(|meta| stored_timing(meta, value));
-                    let presence = match timed::restore(presence, timing, now_ms) {
-                        timed::Restored::Kept(presence) => presence,
-                        timed::Restored::Reverted(revert) => {
-                            reverted.push(Arc::clone(&name));
-                            revert
-                        }
-                        timed::Restored::Bad(presence, error) => {
-                            bad_timings.push((Arc::clone(&name), error));
-                            presence
-                        }
-                    };
-                    fresh.insert(name, presence);
+                    fresh.insert(name.into(), Arc::new(presence));
                 }
                 Err(error) => skipped.push(SkippedEntry {
                     name: name.to_vec(),
@@ -596,11 +579,12 @@ impl Store {
                 }),
             }
         }
-        let _serial: Vec<_> = self
+        let mut serial: Vec<_> = self
             .stripes
             .iter()
             .map(|stripe| lock_ignoring_poison(&stripe.writing))
             .collect();
+        let (reverted, bad_timings) = timed::restore_timings(&mut serial, &mut fresh, now_ms);
         let mut states = self.write_states();
         let mut changed: Vec<Name> = states
             .keys()
@@ -618,7 +602,8 @@ impl Store {
         drop(states);
         // The states replaced are freed outside the map's lock.
         drop(before);
-        self.reschedule(timed);
+        self.expiries.replace(timed);
+        drop(serial);
         Replaced {
             skipped,
             changed,

@@ -1,15 +1,19 @@
 //! The store's timed states, device states and identical-write suppression.
 
-use super::{fnv1a, lock_ignoring_poison, stripe_of, unix_now, Host, Name, Record, States, Store};
+use super::{
+    fnv1a, lock_ignoring_poison, stripe_of, unix_now, Host, Name, Record, States, Store, Writing,
+};
 use crate::core::device_state::{DeviceState, DeviceStateMap};
-use crate::core::expiry::{record_timing, Due, ExpiryQueue, StoredTiming, TimingError, EXPIRES_MS};
+use crate::core::expiry::{
+    record_timing, stored_timing, Due, ExpiryQueue, TimingError, EXPIRES_MS,
+};
 use crate::core::meta::{Meta, Source};
 use crate::core::state::PresenceState;
 use crate::core::value::Presence;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 /// After an expiry that AstDB refused, the next try.
 const RETRY_FAILED_MS: u64 = 10_000;
@@ -52,34 +56,49 @@ pub(super) fn record_to_store(
         .flatten()
 }
 
-/// What a loaded state became, given its recorded expiry.
-pub(super) enum Restored {
-    Kept(Arc<Presence>),
-    /// The deadline had passed: the state it reverts to.
-    Reverted(Arc<Presence>),
-    /// The record could not be used: the state, untimed.
-    Bad(Arc<Presence>, TimingError),
-}
-
-pub(super) fn restore(
-    mut presence: Presence,
-    recorded: Option<Result<StoredTiming, TimingError>>,
+/// Restores the expiries recorded for freshly loaded states (`fresh`), taking them out of the
+/// records kept in memory (which never hold them: see `Store::note_change`). A state whose
+/// deadline is before `now_ms` is replaced by the state it reverts to. Returns the names so
+/// reverted and the records that could not be used. Runs with every stripe locked
+/// (`writing`). States reverting to the same text share it.
+pub(super) fn restore_timings(
+    writing: &mut [MutexGuard<'_, Writing>],
+    fresh: &mut States,
     now_ms: u64,
-) -> Restored {
-    let timing = match recorded.map(|stored| stored?.resolve()) {
-        None => return Restored::Kept(Arc::new(presence)),
-        Some(Err(error)) => return Restored::Bad(Arc::new(presence), error),
-        Some(Ok(timing)) => timing,
-    };
-    if timing.deadline_ms <= now_ms {
-        return Restored::Reverted(
-            timing
-                .revert
-                .unwrap_or_else(|| Arc::new(Presence::not_set())),
-        );
+) -> (Vec<Name>, Vec<(Name, TimingError)>) {
+    let mut shared = HashMap::new();
+    let (mut reverted, mut bad) = (Vec::new(), Vec::new());
+    for (name, presence) in fresh.iter_mut() {
+        let Some(record) = writing[stripe_of(fnv1a(name))].meta.get_mut(&name[..]) else {
+            continue;
+        };
+        let key = EXPIRES_MS.as_bytes();
+        if !record.windows(key.len()).any(|window| window == key) {
+            continue;
+        }
+        let Ok(mut meta) = Meta::parse(record) else {
+            continue;
+        };
+        let recorded = stored_timing(&meta, presence.stored());
+        record_timing(&mut meta, b"", None);
+        *record = meta.encode().into();
+        match recorded.map(|stored| stored?.resolve(&mut shared)) {
+            None => {}
+            Some(Err(error)) => bad.push((Arc::clone(name), error)),
+            Some(Ok(timing)) if timing.deadline_ms <= now_ms => {
+                *presence = timing
+                    .revert
+                    .unwrap_or_else(|| Arc::new(Presence::not_set()));
+                reverted.push(Arc::clone(name));
+            }
+            // Fresh states are not shared yet, so this sets the timing in place.
+            Some(Ok(timing)) => Arc::make_mut(presence).set_timing(timing),
+        }
     }
-    presence.set_timing(timing);
-    Restored::Kept(Arc::new(presence))
+    for stripe in writing.iter_mut() {
+        stripe.meta.retain(|_, record| !record.is_empty());
+    }
+    (reverted, bad)
 }
 
 /// Every timed state of `states` and its deadline.
@@ -118,28 +137,6 @@ impl Store {
         self.suppress_identical.store(suppress, Ordering::Relaxed);
     }
 
-    /// Takes the expiries out of the records kept in memory (which never hold them: see
-    /// `Store::note_change`), by name, for a load to restore.
-    pub(super) fn take_recorded_timings(&self) -> HashMap<Vec<u8>, Meta> {
-        let mut taken = HashMap::new();
-        for stripe in &self.stripes {
-            let mut writing = lock_ignoring_poison(&stripe.writing);
-            for (name, record) in writing.meta.iter_mut() {
-                let Ok(mut meta) = Meta::parse(record) else {
-                    continue;
-                };
-                if meta.get(EXPIRES_MS).is_some() {
-                    let with_timing = meta.clone();
-                    record_timing(&mut meta, b"", None);
-                    *record = meta.encode().into();
-                    taken.insert(name.clone(), with_timing);
-                }
-            }
-            writing.meta.retain(|_, record| !record.is_empty());
-        }
-        taken
-    }
-
     /// After a change's put: schedules its expiry. Returns whether it is to be announced.
     pub(super) fn after_put(&self, put: &Put) -> bool {
         let timing = put.new.as_ref().and_then(|new| new.timing());
@@ -166,14 +163,6 @@ impl Store {
             .get(name)
             .and_then(|p| p.timing())
             .is_some_and(|timing| timing.deadline_ms <= deadline_ms)
-    }
-
-    /// Replaces the queue's entries with the timed states just loaded.
-    pub(super) fn reschedule(&self, timed: Vec<(Name, u64)>) {
-        self.expiries.clear();
-        for (name, deadline_ms) in timed {
-            self.expiries.schedule(name, deadline_ms);
-        }
     }
 
     /// Reverts the name of a due queue entry if it still holds the timed state: AstDB, then
@@ -322,7 +311,7 @@ impl Store {
 mod tests {
     use super::super::tests::RecordingHost;
     use super::*;
-    use crate::core::expiry::{stored_timing, Timing, EXPIRES_MS, REVERT};
+    use crate::core::expiry::{StoredTiming, Timing, REVERT};
 
     fn write(store: &Store, host: &RecordingHost, name: &str, value: &str) {
         let provider = CString::new(format!("CustomPresence:{name}")).unwrap();
@@ -464,6 +453,7 @@ mod tests {
         let mut records = Vec::new();
         for (name, value, deadline, revert) in [
             ("later", "dnd,,,t(60)", 90_000, "available"),
+            ("later2", "dnd,,,t(60)", 90_000, "available"),
             ("passed", "away,,,et(60)", 10_000, "chat,,back"),
         ] {
             let stored = StoredTiming {
@@ -471,7 +461,7 @@ mod tests {
                 revert: revert.into(),
             };
             let mut meta = Meta::parse(b"changed=1;source=cli;hlc=9").unwrap();
-            let timing: Timing = stored.resolve().unwrap();
+            let timing: Timing = stored.resolve(&mut HashMap::new()).unwrap();
             record_timing(&mut meta, value.as_bytes(), Some(&timing));
             records.push((name.as_bytes(), meta.encode()));
         }
@@ -480,6 +470,7 @@ mod tests {
         let replaced = store.replace_all(
             &[
                 (b"later", b"dnd,,,t(60)"),
+                (b"later2", b"dnd,,,t(60)"),
                 (b"passed", b"away,,,et(60)"),
                 (b"stock", b"xa,,,t(60)"),
             ],
@@ -489,8 +480,16 @@ mod tests {
         assert_eq!(store.get(b"passed").unwrap().stored(), b"chat,,back");
         assert_eq!(
             store.pending_expiries(),
-            1,
+            2,
             "a t(...) without a record is not timed"
+        );
+        let revert_of = |name: &[u8]| store.get(name).unwrap().timing().unwrap().revert.clone();
+        assert!(
+            Arc::ptr_eq(
+                &revert_of(b"later").unwrap(),
+                &revert_of(b"later2").unwrap()
+            ),
+            "states reverting to the same text share it"
         );
         assert_eq!(store.persist_reverted(&host, &replaced.reverted), []);
         assert_eq!(
@@ -503,8 +502,9 @@ mod tests {
             (None, Some(&b"9"[..]))
         );
         let due = store.expiries().take_due(90_000);
-        assert_eq!(due.len(), 1);
+        assert_eq!(due.len(), 2);
         assert_eq!(store.expire(&host, &due[0]), Expired::Reverted);
+        assert_eq!(store.expire(&host, &due[1]), Expired::Reverted);
         assert_eq!(store.get(b"later").unwrap().stored(), b"available");
         // The expiry was taken out of the record kept in memory, and is not applied twice.
         assert_eq!(recorded_deadline(&host, "later"), None);
