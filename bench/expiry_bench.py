@@ -14,7 +14,10 @@ Measured: Asterisk's RSS before and after the load (the difference between untim
 is the cost of N pending expiries); with N pending, the CPU time of the whole Asterisk process
 and of the module's expiry thread over an idle window; the lateness of L timed writes made
 through AMI with t(2) while N are pending (their deadline from their record, their revert from
-the Timestamp of its PresenceStateChange); and the lateness of the B reverts due at once.
+the Timestamp of its PresenceStateChange); and for the B reverts due at once, when AstDB
+held the first and all of them (the module stores a revert before it announces it) and the
+lateness of their announcements (PresenceStateChange Timestamps: Stasis and the manager
+deliver them after the module has published them).
 """
 
 import os
@@ -89,6 +92,27 @@ def expiry_thread_ticks(b):
     raise AsteriskError("no presence-expiry thread in Asterisk")
 
 
+def reverted_in_astdb(b, prefix):
+    """How many states <prefix><k> AstDB holds as reverted."""
+    out = b.command("database query \"SELECT count(*) AS reverted FROM astdb WHERE key LIKE "
+                    "'/CustomPresence/%s%%' AND value = '%s'\"" % (prefix, REVERT))
+    for line in out.splitlines():
+        if line.strip().startswith("reverted"):
+            return int(line.split()[-1])
+    raise AsteriskError("database query gave no count: %r" % out)
+
+
+def idle_cpu(b, seconds):
+    """CPU seconds of Asterisk and of the expiry thread over `seconds` of idling."""
+    hz = os.sysconf("SC_CLK_TCK")
+    cpu0, thread0, t0 = b.cpu_ticks(), expiry_thread_ticks(b), time.monotonic()
+    time.sleep(seconds)
+    cpu1, thread1, t1 = b.cpu_ticks(), expiry_thread_ticks(b), time.monotonic()
+    return {"seconds": round(t1 - t0, 2), "asterisk_cpu_s": (cpu1 - cpu0) / hz,
+            "expiry_thread_cpu_s": (thread1 - thread0) / hz,
+            "expiry_thread_cpu_since_load_s": thread1 / hz}
+
+
 def start(module_path, name):
     ast = AsteriskInstance(mode="ours", module_path=module_path, configs=configs(), name=name)
     ast.start(timeout=120)
@@ -131,6 +155,8 @@ def run(module_path, sizes, keep=False):
         fill(b, "p", n, None)
         res["untimed"] = dict(zip(("rss_before_kib", "rss_after_kib", "load_s"), load_and_measure(b)))
         res["asterisk"] = ast.cli("core show version").strip()
+        # The same idle window with nothing pending: Asterisk's own housekeeping.
+        res["idle_baseline"] = idle_cpu(b, sizes["idle_seconds"])
     finally:
         ast.stop() if keep else ast.cleanup()
 
@@ -143,14 +169,7 @@ def run(module_path, sizes, keep=False):
         if "Expires" not in pending:
             raise AsteriskError("the loaded states are not timed:\n" + pending)
         # CPU while waiting: nothing is due for an hour.
-        idle = sizes["idle_seconds"]
-        cpu0, thread0, t0 = b.cpu_ticks(), expiry_thread_ticks(b), time.monotonic()
-        time.sleep(idle)
-        cpu1, thread1, t1 = b.cpu_ticks(), expiry_thread_ticks(b), time.monotonic()
-        hz = os.sysconf("SC_CLK_TCK")
-        res["idle"] = {"seconds": round(t1 - t0, 2), "asterisk_cpu_s": (cpu1 - cpu0) / hz,
-                       "expiry_thread_cpu_s": (thread1 - thread0) / hz,
-                       "expiry_thread_cpu_since_load_s": thread1 / hz}
+        res["idle"] = idle_cpu(b, sizes["idle_seconds"])
         # Lateness of single reverts with N pending.
         listener = presence_listener(b.ast, "late")
         mark = listener.mark()
@@ -185,9 +204,23 @@ def run(module_path, sizes, keep=False):
         if time.time() * 1000 > due_ms - 5000:
             raise AsteriskError("the load took too long for the burst to be due after it")
         listener = presence_listener(b.ast, "burst")
+        # When the reverts are stored: AstDB holds each revert before it is announced.
+        stored_at = []
+        while len(stored_at) < 2:
+            count = reverted_in_astdb(b, "burst")
+            if count and not stored_at:
+                stored_at.append(time.time())            # the first ones are in
+            if count == burst:
+                stored_at.append(time.time())            # all of them
+            elif time.time() * 1000 > due_ms + 300 * 1000:
+                raise AsteriskError("only %d of %d burst states reverted" % (count, burst))
+            time.sleep(0.05)
+        res["burst_stored"] = {"first_s": stored_at[0] - due_ms / 1000,
+                               "all_s": stored_at[1] - due_ms / 1000}
         events = listener.wait_for(lambda e: e.get("Status") == REVERT, timeout=300, count=burst)
         events = [events] if burst == 1 else events
         res["burst"] = lateness_figures([float(e["Timestamp"]) - due_ms / 1000 for e in events])
+        res["burst"]["expiry_thread_cpu_s"] = expiry_thread_ticks(b) / os.sysconf("SC_CLK_TCK")
     finally:
         ast.stop() if keep else ast.cleanup()
 
