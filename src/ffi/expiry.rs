@@ -16,7 +16,18 @@ static THREAD: Mutex<Option<ExpiryThread>> = Mutex::new(None);
 pub(crate) fn start() -> bool {
     let fire = |due| {
         guard("presence expiry", (), || {
-            for name in STORE.expire_all(&Asterisk, due) {
+            let log_changes = super::config::current().general.log_changes;
+            let mut reverted = |name: &[u8]| {
+                if log_changes {
+                    let now = STORE.get(name);
+                    notice!(
+                        "{PROVIDER_PREFIX}{} expired; reverted to '{}'",
+                        shown(name),
+                        shown(now.as_ref().map_or(&b"not_set"[..], |p| p.stored()))
+                    );
+                }
+            };
+            for name in STORE.expire_all(&Asterisk, due, &mut reverted) {
                 warning!(
                     "{PROVIDER_PREFIX}{} has expired but AstDB refused its revert; it keeps \
                      its timed state and is tried again in 10 seconds",

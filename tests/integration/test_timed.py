@@ -48,8 +48,9 @@ def change(event):
 
 
 def test_an_expiry_reverts_to_the_last_untimed_state_and_is_announced():
-    with start_timed() as ast:
+    with start_timed(configs={"presencestate.conf": "[general]\nlog_changes = yes\n"}) as ast:
         ami = ast.ami()
+        watch = LogWatch(ast)
         write_seen(ami, "alice", "available,,At my desk")
         mark = ami.mark()
         written = time.time()
@@ -74,6 +75,7 @@ def test_an_expiry_reverts_to_the_last_untimed_state_and_is_announced():
         assert -0.05 < lateness < 1.0, (first, reverted)
         assert getvar(ami, "CustomPresence:alice,message") == "At my desk"
         assert astdb(ami)["alice"] == "available,,At my desk"
+        watch.wait_for("CustomPresence:alice expired; reverted to 'available,,At my desk'", "NOTICE")
         assert meta(ami, "alice") is None or "expires_ms" not in meta(ami, "alice")
         shown = ast.cli("presencestate show CustomPresence:alice")
         assert "Expires" not in shown and "Changed by   : expiry of a timed state" in shown, shown

@@ -213,12 +213,22 @@ impl Store {
     }
 
     /// Expires a batch of due entries (the expiry thread's work). Entries that could not be
-    /// expired yet are queued again; returns the names AstDB refused to revert.
-    pub fn expire_all(&self, host: &dyn Host, due: Vec<Due>) -> Vec<Name> {
+    /// expired yet are queued again; returns the names AstDB refused to revert, and calls
+    /// `reverted` with each name reverted.
+    pub fn expire_all(
+        &self,
+        host: &dyn Host,
+        due: Vec<Due>,
+        reverted: &mut dyn FnMut(&[u8]),
+    ) -> Vec<Name> {
         let mut refused = Vec::new();
         for entry in due {
             let retry_in = match self.expire(host, &entry) {
-                Expired::Reverted | Expired::Stale => continue,
+                Expired::Reverted => {
+                    reverted(&entry.name);
+                    continue;
+                }
+                Expired::Stale => continue,
                 Expired::Busy => RETRY_BUSY_MS,
                 Expired::PersistFailed => {
                     refused.push(Arc::clone(&entry.name));
@@ -424,7 +434,7 @@ mod tests {
         let (host, store) = (host_at(0), Store::default());
         write(&store, &host, "c", "dnd,,,t(1)");
         assert_eq!(
-            store.expire_all(&host, store.expiries().take_due(1_000)),
+            store.expire_all(&host, store.expiries().take_due(1_000), &mut |_| ()),
             []
         );
         assert_eq!(store.get(b"c").unwrap().state(), PresenceState::NotSet);
@@ -439,11 +449,15 @@ mod tests {
             fail: true,
             ..host_at(1_000)
         };
-        let refused = store.expire_all(&failing, store.expiries().take_due(1_000));
+        let refused = store.expire_all(&failing, store.expiries().take_due(1_000), &mut |_| ());
         assert_eq!(refused, [Name::from(&b"d"[..])]);
         assert_eq!(store.get(b"d").unwrap().state(), PresenceState::Dnd);
         assert!(store.expiries().take_due(10_999).is_empty());
-        store.expire_all(&host, store.expiries().take_due(11_000));
+        let mut reverted = Vec::new();
+        store.expire_all(&host, store.expiries().take_due(11_000), &mut |name| {
+            reverted.push(name.to_vec())
+        });
+        assert_eq!(reverted, [b"d".to_vec()]);
         assert_eq!(store.get(b"d").unwrap().state(), PresenceState::NotSet);
     }
 
