@@ -84,7 +84,7 @@ fn list_layout(states: &[&(Name, Arc<Presence>)], like: Option<&[u8]>) -> Vec<u8
 /// `presencestate show CustomPresence:<name>`: the state, subtype and message decoded, whether
 /// they are stored base64-encoded, and the last change (`changed`: the local time already
 /// formatted, and what made it) when known.
-pub fn show(name: &[u8], presence: &Presence, changed: Option<(String, Source)>) -> Vec<u8> {
+pub fn show(name: &[u8], presence: &Presence, changed: Option<(String, Source<'_>)>) -> Vec<u8> {
     let (when, by) = match changed {
         Some((when, by)) => (when, by.to_string()),
         None => ("unknown".to_string(), "unknown".to_string()),
@@ -216,7 +216,7 @@ mod tests {
         let text = String::from_utf8(show(
             b"alice",
             &presence,
-            Some((when, Source::Channel(b"PJSIP/100-00000001".to_vec()))),
+            Some((when, Source::Channel(b"PJSIP/100-00000001".to_vec().into()))),
         ))
         .unwrap();
         assert_eq!(

@@ -20,6 +20,8 @@
 //! - `cli_args`: line 1 is the provider of `presencestate change` and also the word being
 //!   completed, line 2 the value it writes, the remaining lines are stored `name<TAB>value`
 //!   entries loaded before the change; `presencestate list` is then checked.
+//! - `meta_record`: a `CustomPresenceMeta` record, then (after the first NUL, if any) the
+//!   channel name a change is recorded with.
 //! - `read_args`: line 1 is the read's arguments (`provider,field[,options]`), the rest (after
 //!   the first `\n`) is the stored value of the state being read.
 
@@ -27,7 +29,7 @@ use super::base64::{self, Base64Error};
 use super::cli;
 use super::custom_presence_name;
 use super::device_state::DeviceState;
-use super::meta::{Meta, Source};
+use super::meta::{Meta, Source, CHANGED, SOURCE, VALUE_FNV};
 use super::read::{parse_read, render, Field, ReadError, ReadRequest};
 use super::state::PresenceState;
 use super::store::{name_for_write, Host, Name, Store, WriteError};
@@ -726,6 +728,40 @@ pub fn read_args(data: &[u8]) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// CustomPresenceMeta records
+
+/// Fuzz target `meta_record`: a record that parses encodes to one that parses to the same
+/// fields and holds no NUL or unescaped `;`; recording a change with any channel name keeps
+/// every other field and reads back as that change (through both the field-by-field way and
+/// the store's one-pass rewrite); a record that does not parse is refused, never a panic.
+pub fn meta_record(data: &[u8]) {
+    let (record, channel) = split_once(data, 0);
+    let Ok(meta) = Meta::parse(record) else {
+        return;
+    };
+    let encoded = meta.encode();
+    assert!(!encoded.contains(&0), "{encoded:?}");
+    assert_eq!(Meta::parse(&encoded).as_ref(), Ok(&meta));
+    let source = Source::Channel(channel.unwrap_or_default().into());
+    let value = b"away,,fuzz";
+    let mut changed = meta.clone();
+    changed.record_change(1_764_500_000, &source, value);
+    let rewritten = super::meta::rewrite_for_change(record, 1_764_500_000, &source, value);
+    for candidate in [changed.encode(), rewritten] {
+        let back = Meta::parse(&candidate).expect("a recorded change parses");
+        assert_eq!(back.change_of(value), Some((1_764_500_000, source.clone())));
+        assert_eq!(back.change_of(b"dnd"), None);
+        for field in record.split(|&b| b == b';').filter(|f| !f.is_empty()) {
+            let key =
+                String::from_utf8_lossy(field.split(|&b| b == b'=').next().unwrap_or_default());
+            if ![CHANGED, SOURCE, VALUE_FNV].contains(&&*key) {
+                assert_eq!(back.get(&key), meta.get(&key), "field {key} lost");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -767,6 +803,11 @@ mod tests {
     #[test]
     fn cli_args_corpus() {
         replay("cli_args", super::cli_args);
+    }
+
+    #[test]
+    fn meta_record_corpus() {
+        replay("meta_record", super::meta_record);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! Fields this version does not know are kept, in order, when a record is rewritten, so older
 //! and newer versions of the module can share one AstDB.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The AstDB family of these records. AstDB's `gettree` matches `/CustomPresence/%`, so the
@@ -53,11 +54,11 @@ impl fmt::Display for MetaError {
     }
 }
 
-/// What made a change.
+/// What made a change. Borrows the channel name on a write (no copy unless it is recorded).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
+pub enum Source<'a> {
     /// `Set(PRESENCE_STATE(...))` on this channel (its name).
-    Channel(Vec<u8>),
+    Channel(Cow<'a, [u8]>),
     /// `PRESENCE_STATE()` written with no channel (AMI `SetVar` without `Channel`, ...).
     NoChannel,
     /// An AMI action (Asterisk does not tell a module which manager user sent it).
@@ -69,10 +70,22 @@ pub enum Source {
     /// The expiry of a timed state (option `t(...)`) reverted it.
     Expiry,
     /// A source a newer version wrote, shown as stored.
-    Other(Vec<u8>),
+    Other(Cow<'a, [u8]>),
 }
 
-impl Source {
+impl Source<'_> {
+    /// Writes the field's value, escaped.
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Source::Channel(name) => {
+                out.extend_from_slice(b"channel:");
+                escape_into(name, out);
+            }
+            Source::Other(text) => escape_into(text, out),
+            other => out.extend_from_slice(&other.encode()),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Source::Channel(name) => [&b"channel:"[..], name].concat(),
@@ -81,13 +94,13 @@ impl Source {
             Source::Cli => b"cli".to_vec(),
             Source::Reload => b"reload".to_vec(),
             Source::Expiry => b"expiry".to_vec(),
-            Source::Other(text) => text.clone(),
+            Source::Other(text) => text.to_vec(),
         }
     }
 
-    pub fn decode(text: &[u8]) -> Source {
+    pub fn decode(text: &[u8]) -> Source<'static> {
         if let Some(name) = text.strip_prefix(b"channel:") {
-            Source::Channel(name.to_vec())
+            Source::Channel(name.to_vec().into())
         } else if text == b"ami" {
             Source::Ami
         } else if text == b"function" {
@@ -99,12 +112,12 @@ impl Source {
         } else if text == b"expiry" {
             Source::Expiry
         } else {
-            Source::Other(text.to_vec())
+            Source::Other(text.to_vec().into())
         }
     }
 }
 
-impl fmt::Display for Source {
+impl fmt::Display for Source<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Channel(name) => write!(f, "channel {}", super::shown(name)),
@@ -131,17 +144,105 @@ fn needs_escape(byte: u8) -> bool {
 
 fn escape_into(value: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &byte in value {
-        if needs_escape(byte) {
-            out.extend_from_slice(&[
-                b'%',
-                HEX[usize::from(byte >> 4)],
-                HEX[usize::from(byte & 15)],
-            ]);
-        } else {
-            out.push(byte);
+    out.reserve(value.len());
+    let mut rest = value;
+    // Copies the runs that need no escape whole: free text is mostly plain.
+    while let Some(at) = rest.iter().position(|&b| needs_escape(b)) {
+        let byte = rest[at];
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(&[
+            b'%',
+            HEX[usize::from(byte >> 4)],
+            HEX[usize::from(byte & 15)],
+        ]);
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
+/// Writes `n` in decimal.
+fn decimal_into(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn fnv1a64(value: &[u8]) -> u64 {
+    value.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Writes [`value_fnv`] of `value` (16 lower-case hex digits).
+fn value_fnv_into(value: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = fnv1a64(value);
+    out.extend(
+        (0..16)
+            .rev()
+            .map(|nibble| HEX[((hash >> (nibble * 4)) & 15) as usize]),
+    );
+}
+
+/// Writes the field `key` of a change (`changed`, `source` or `value_fnv`), escaped.
+fn change_field_into(
+    key: &str,
+    changed: u64,
+    source: &Source,
+    stored_value: &[u8],
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    match key {
+        CHANGED => decimal_into(changed, out),
+        SOURCE => source.encode_into(out),
+        _ => value_fnv_into(stored_value, out),
+    }
+}
+
+/// The stored record `old` rewritten for a change: what [`Meta::record_change`] then
+/// [`Meta::encode`] give, without unescaping and escaping the fields it keeps. `old` must be
+/// a record that parses (the store keeps only those); empty means none.
+pub fn rewrite_for_change(
+    old: &[u8],
+    changed: u64,
+    source: &Source,
+    stored_value: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(old.len() + 96);
+    let mut written = [false; 3];
+    let keys = [CHANGED, SOURCE, VALUE_FNV];
+    for field in old.split(|&b| b == b';').filter(|field| !field.is_empty()) {
+        if !out.is_empty() {
+            out.push(b';');
+        }
+        let key = field.split(|&b| b == b'=').next().unwrap_or_default();
+        match keys.iter().position(|k| k.as_bytes() == key) {
+            Some(i) => {
+                change_field_into(keys[i], changed, source, stored_value, &mut out);
+                written[i] = true;
+            }
+            None => out.extend_from_slice(field),
+        }
+    }
+    for (i, key) in keys.iter().enumerate() {
+        if !written[i] {
+            if !out.is_empty() {
+                out.push(b';');
+            }
+            change_field_into(key, changed, source, stored_value, &mut out);
+        }
+    }
+    out
 }
 
 fn unescape(value: &[u8], offset: usize) -> Result<Vec<u8>, MetaError> {
@@ -168,10 +269,7 @@ fn unescape(value: &[u8], offset: usize) -> Result<Vec<u8>, MetaError> {
 
 /// FNV-1a (64-bit) of a stored value, as [`VALUE_FNV`] holds it.
 pub fn value_fnv(value: &[u8]) -> String {
-    let hash = value.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    format!("{:016x}", fnv1a64(value))
 }
 
 impl Meta {
@@ -246,7 +344,7 @@ impl Meta {
     /// When and by what `stored_value` was written, if this record describes it: `None` when
     /// the record has no change, or describes another value (written since by someone who
     /// keeps no record, such as the stock module).
-    pub fn change_of(&self, stored_value: &[u8]) -> Option<(u64, Source)> {
+    pub fn change_of(&self, stored_value: &[u8]) -> Option<(u64, Source<'static>)> {
         let changed = std::str::from_utf8(self.get(CHANGED)?).ok()?.parse().ok()?;
         let source = Source::decode(self.get(SOURCE)?);
         (self.get(VALUE_FNV)? == value_fnv(stored_value).as_bytes()).then_some((changed, source))
@@ -261,7 +359,11 @@ mod tests {
     fn a_change_round_trips_with_escaped_free_text() {
         let mut meta = Meta::default();
         let odd = b"PJSIP/a;b%c=d\ne".to_vec();
-        meta.record_change(1_764_500_000, &Source::Channel(odd.clone()), b"away,,x");
+        meta.record_change(
+            1_764_500_000,
+            &Source::Channel(odd.clone().into()),
+            b"away,,x",
+        );
         let record = meta.encode();
         assert_eq!(
             String::from_utf8(record.clone()).unwrap(),
@@ -274,7 +376,7 @@ mod tests {
         assert_eq!(back, meta);
         assert_eq!(
             back.change_of(b"away,,x"),
-            Some((1_764_500_000, Source::Channel(odd)))
+            Some((1_764_500_000, Source::Channel(odd.into())))
         );
     }
 
@@ -305,7 +407,7 @@ mod tests {
     fn sources_read_back_and_print_for_people() {
         for (source, shown) in [
             (
-                Source::Channel(b"PJSIP/100-0001".to_vec()),
+                Source::Channel(b"PJSIP/100-0001".to_vec().into()),
                 "channel PJSIP/100-0001",
             ),
             (Source::Ami, "AMI action"),
@@ -316,7 +418,10 @@ mod tests {
             ),
             (Source::Reload, "reload from AstDB"),
             (Source::Expiry, "expiry of a timed state"),
-            (Source::Other(b"cluster:node2".to_vec()), "cluster:node2"),
+            (
+                Source::Other(b"cluster:node2".to_vec().into()),
+                "cluster:node2",
+            ),
         ] {
             assert_eq!(Source::decode(&source.encode()), source);
             assert_eq!(source.to_string(), shown);
@@ -338,6 +443,39 @@ mod tests {
         );
         assert_eq!(Meta::parse(b"a=%zz"), Err(MetaError::BadEscape(2)));
         assert!(MetaError::BadEscape(3).to_string().contains("byte 3"));
+    }
+
+    #[test]
+    fn a_rewrite_equals_a_parse_record_and_encode() {
+        let odd = Source::Channel(b"PJSIP/a;b%c\x01".to_vec().into());
+        for old in [
+            &b""[..],
+            b"changed=1;source=cli;value_fnv=00",
+            b"expires=99;changed=1;hlc=7.3%3B1;source=cli",
+            b"x=%25;y=",
+            b"value_fnv=1;z=2",
+        ] {
+            for source in [
+                odd.clone(),
+                Source::Cli,
+                Source::Other(b"n;1".to_vec().into()),
+            ] {
+                let mut meta = Meta::parse(old).unwrap();
+                meta.record_change(1_764_500_000, &source, b"away,,x");
+                let rewritten = rewrite_for_change(old, 1_764_500_000, &source, b"away,,x");
+                assert_eq!(
+                    String::from_utf8_lossy(&rewritten),
+                    String::from_utf8_lossy(&meta.encode()),
+                    "{old:?}"
+                );
+            }
+        }
+        let mut digits = Vec::new();
+        for n in [0, 7, 10, u64::MAX] {
+            digits.clear();
+            decimal_into(n, &mut digits);
+            assert_eq!(digits, n.to_string().as_bytes());
+        }
     }
 
     #[test]

@@ -4,39 +4,14 @@ use super::bindings;
 use super::boundary::c_bytes;
 use crate::core::config::{self, Config, Setting, FILE_NAME};
 use std::ffi::{c_char, c_int, CString};
-use std::sync::{Arc, PoisonError, RwLock};
-
-/// The configuration in force; `None` (the defaults) outside load..unload, so nothing of it
-/// is left allocated when the module's image goes.
-static CURRENT: RwLock<Option<Arc<Config>>> = RwLock::new(None);
-
-/// The configuration in force.
-pub(crate) fn current() -> Arc<Config> {
-    let current = CURRENT.read().unwrap_or_else(PoisonError::into_inner);
-    current.as_ref().map_or_else(Arc::default, Arc::clone)
-}
-
-/// Reads the file, logs what is wrong in it, and makes the result current. A missing file
-/// means all defaults; a file Asterisk cannot parse (it logs the line) means all defaults too.
-pub(crate) fn reload() -> Arc<Config> {
-    let config = Arc::new(read_file());
-    *CURRENT.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&config));
-    config
-}
-
-/// Back to the defaults, freeing the configuration (at unload).
-pub(crate) fn reset() {
-    let before = CURRENT
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    drop(before);
-}
 
 /// One option copied out of Asterisk's config: section, key, value, line.
 type OwnedSetting = (Vec<u8>, Vec<u8>, Vec<u8>, u32);
 
-fn read_file() -> Config {
+/// Reads the file and logs what is wrong in it. A missing file means all defaults; a file
+/// Asterisk cannot parse (it logs the line) means all defaults too. The caller hands each
+/// component its settings (see `module::apply`), so nothing here is kept between calls.
+pub(crate) fn read() -> Config {
     let file = CString::new(FILE_NAME).expect("the file name holds no NUL");
     let mut status: c_int = 0;
     // SAFETY: file is NUL-terminated and status a valid out-pointer, both only used during the

@@ -16,7 +16,7 @@ static THREAD: Mutex<Option<ExpiryThread>> = Mutex::new(None);
 pub(crate) fn start() -> bool {
     let fire = |due| {
         guard("presence expiry", (), || {
-            let log_changes = super::config::current().general.log_changes;
+            let log_changes = super::host::log_changes();
             let mut reverted = |name: &[u8]| {
                 if log_changes {
                     let now = STORE.get(name);

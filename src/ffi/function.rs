@@ -7,6 +7,7 @@ use crate::core::meta::Source;
 use crate::core::read::{parse_read, render, ReadRequest};
 use crate::core::state::PresenceState;
 use crate::core::{custom_presence_name, shown};
+use std::borrow::Cow;
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
@@ -156,13 +157,11 @@ pub extern "C" fn fprs_write(
         let source = if chan.is_null() {
             Source::NoChannel
         } else {
-            // SAFETY: chan is the live channel running the write; its name is a
-            // NUL-terminated string it owns for the call, copied here.
-            Source::Channel(
-                unsafe { c_bytes(bindings::ast_channel_name(chan)) }
-                    .unwrap_or_default()
-                    .to_vec(),
-            )
+            Source::Channel(Cow::Borrowed(
+                // SAFETY: chan is the live channel running the write; its name is a
+                // NUL-terminated string it owns for the call (copied only if recorded).
+                unsafe { c_bytes(bindings::ast_channel_name(chan)) }.unwrap_or_default(),
+            ))
         };
         match host::write(provider, value, &source) {
             Ok(()) => 0,

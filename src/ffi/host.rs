@@ -10,6 +10,7 @@ use crate::core::store::{Host, Name, Store, WriteError};
 use crate::core::value::Presence;
 use crate::core::{shown, PROVIDER_LABEL, PROVIDER_PREFIX};
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::LazyLock;
 
 /// Every custom presence state. Filled at load, emptied at unload.
@@ -124,11 +125,22 @@ impl Host for Asterisk {
     }
 }
 
+/// presencestate.conf `log_changes`.
+static LOG_CHANGES: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_log_changes(on: bool) {
+    LOG_CHANGES.store(on, Relaxed);
+}
+
+pub(crate) fn log_changes() -> bool {
+    LOG_CHANGES.load(Relaxed)
+}
+
 /// Writes `value` to `provider` from any path (dialplan, CLI, AMI); with `log_changes` on, a
 /// NOTICE records each accepted write.
 pub(crate) fn write(provider: &CStr, value: &CStr, source: &Source) -> Result<(), WriteError> {
     STORE.write(&Asterisk, provider, value, source)?;
-    if super::config::current().general.log_changes {
+    if LOG_CHANGES.load(Relaxed) {
         notice!(
             "{} set to '{}' by {source}",
             shown(provider.to_bytes()),
@@ -141,7 +153,7 @@ pub(crate) fn write(provider: &CStr, value: &CStr, source: &Source) -> Result<()
 /// Deletes `provider` from any path (CLI, AMI); logged as a NOTICE with `log_changes` on.
 pub(crate) fn delete(provider: &CStr, source: &Source) -> Result<(), WriteError> {
     STORE.delete(&Asterisk, provider, source)?;
-    if super::config::current().general.log_changes {
+    if LOG_CHANGES.load(Relaxed) {
         notice!("{} deleted by {source}", shown(provider.to_bytes()));
     }
     Ok(())

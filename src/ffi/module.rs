@@ -4,7 +4,7 @@ use super::bindings::{self, ast_module_load_result as LoadResult};
 use super::boundary::guard;
 use super::config;
 use super::devstate;
-use super::host::{reload_from_astdb, Asterisk, STORE};
+use super::host::{self, reload_from_astdb, Asterisk, STORE};
 use crate::core::config::Config;
 use crate::core::PROVIDER_LABEL;
 use std::ffi::{c_int, CStr};
@@ -124,14 +124,6 @@ const REGISTRATIONS: [Registration; 7] = [
     },
 ];
 
-/// Puts the options of `config` that the store applies in force; true when the
-/// `[device_state]` table changed.
-fn apply(config: &Config) -> bool {
-    STORE.set_record_changes(config.general.record_changes);
-    STORE.set_suppress_identical(config.general.suppress_identical);
-    STORE.set_device_states(&config.device_state)
-}
-
 /// Whether PRESENCE_STATE or the stock module is already there. The presence core offers no
 /// lookup of providers, so a CustomPresence provider is recognised by its module.
 fn someone_else_provides_presence() -> bool {
@@ -140,6 +132,15 @@ fn someone_else_provides_presence() -> bool {
         !bindings::ast_custom_function_find(c"PRESENCE_STATE".as_ptr()).is_null()
             || bindings::ast_module_check(c"func_presencestate.so".as_ptr()) != 0
     }
+}
+
+/// Hands each part of the module its settings from presencestate.conf; true when the
+/// `[device_state]` table changed.
+fn apply(config: &Config) -> bool {
+    STORE.set_record_changes(config.general.record_changes);
+    host::set_log_changes(config.general.log_changes);
+    STORE.set_suppress_identical(config.general.suppress_identical);
+    STORE.set_device_states(&config.device_state)
 }
 
 #[no_mangle]
@@ -154,7 +155,7 @@ pub extern "C" fn fprs_load() -> LoadResult {
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
         STORE.stats.reset();
-        apply(&config::reload());
+        apply(&config::read());
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
         let changed = reload_from_astdb(false);
@@ -166,7 +167,6 @@ pub extern "C" fn fprs_load() -> LoadResult {
                     .rev()
                     .for_each(|r| (r.unregister)());
                 STORE.clear();
-                config::reset();
                 return LoadResult::AST_MODULE_LOAD_DECLINE;
             }
         }
@@ -180,7 +180,7 @@ pub extern "C" fn fprs_unload() -> c_int {
     guard("unload", -1, || {
         REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
         STORE.clear();
-        config::reset();
+        apply(&Config::default());
         0
     })
 }
@@ -190,7 +190,7 @@ pub extern "C" fn fprs_unload() -> c_int {
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        let table_changed = apply(&config::reload());
+        let table_changed = apply(&config::read());
         let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
         if table_changed {

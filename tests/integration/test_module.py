@@ -23,6 +23,7 @@ def test_bad_writes_warn_fail_and_change_nothing():
     with start() as ast:
         ami = ast.ami()
         assert setvar(ami, "CustomPresence:alice", "away,lunch,back soon")["Response"] == "Success"
+        presence_changes(ami)            # its own event, before the refused writes are watched
         before = astdb(ami)
         assert before == {"alice": "away,lunch,back soon"}, before
         cases = [

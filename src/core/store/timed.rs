@@ -1,13 +1,14 @@
 //! The store's timed states, device states and identical-write suppression.
 
 use super::{
-    fnv1a, lock_ignoring_poison, stripe_of, unix_now, Host, Name, Record, States, Store, Writing,
+    fnv1a, lock_ignoring_poison, records::unix_now, stripe_of, Host, Name, Record, States, Store,
+    Writing,
 };
 use crate::core::device_state::{DeviceState, DeviceStateMap};
 use crate::core::expiry::{
     record_timing, stored_timing, Due, ExpiryQueue, TimingError, EXPIRES_MS,
 };
-use crate::core::meta::{Meta, Source};
+use crate::core::meta::{rewrite_for_change, Meta, Source};
 use crate::core::state::PresenceState;
 use crate::core::value::Presence;
 use std::collections::HashMap;
@@ -38,22 +39,24 @@ impl Put {
     }
 }
 
-/// The `CustomPresenceMeta` record to store for a name: the one kept in memory plus the
-/// expiry of `presence` if it is timed. `None`: no record (delete it).
+/// The `CustomPresenceMeta` record to store for a name: the one kept in memory, plus the
+/// expiry of `presence` if it is timed (shared as it is otherwise). `None`: no record (delete
+/// it).
 pub(super) fn record_to_store(
     in_memory: Option<&Record>,
     presence: Option<&Presence>,
-) -> Option<CString> {
+) -> Option<Record> {
+    let Some(timing) = presence.and_then(|p| p.timing()) else {
+        return in_memory.cloned();
+    };
     let mut meta = in_memory
-        .and_then(|record| Meta::parse(record).ok())
+        .and_then(|record| Meta::parse(record.to_bytes()).ok())
         .unwrap_or_default();
     if let Some(presence) = presence {
-        record_timing(&mut meta, presence.stored(), presence.timing());
+        record_timing(&mut meta, presence.stored(), Some(timing));
     }
     // Escaping leaves no NUL in a record.
-    (!meta.is_empty())
-        .then(|| CString::new(meta.encode()).ok())
-        .flatten()
+    CString::new(meta.encode()).ok().map(Record::from)
 }
 
 /// Restores the expiries recorded for freshly loaded states (`fresh`), taking them out of the
@@ -73,15 +76,22 @@ pub(super) fn restore_timings(
             continue;
         };
         let key = EXPIRES_MS.as_bytes();
-        if !record.windows(key.len()).any(|window| window == key) {
+        if !record
+            .to_bytes()
+            .windows(key.len())
+            .any(|window| window == key)
+        {
             continue;
         }
-        let Ok(mut meta) = Meta::parse(record) else {
+        let Ok(mut meta) = Meta::parse(record.to_bytes()) else {
             continue;
         };
         let recorded = stored_timing(&meta, presence.stored());
         record_timing(&mut meta, b"", None);
-        *record = meta.encode().into();
+        // Escaping leaves no NUL in a record.
+        if let Ok(stripped) = CString::new(meta.encode()) {
+            *record = stripped.into();
+        }
         match recorded.map(|stored| stored?.resolve(&mut shared)) {
             None => {}
             Some(Err(error)) => bad.push((Arc::clone(name), error)),
@@ -96,7 +106,9 @@ pub(super) fn restore_timings(
         }
     }
     for stripe in writing.iter_mut() {
-        stripe.meta.retain(|_, record| !record.is_empty());
+        stripe
+            .meta
+            .retain(|_, record| !record.to_bytes().is_empty());
     }
     (reverted, bad)
 }
@@ -257,13 +269,16 @@ impl Store {
                 let stripe = &self.stripes[stripe_of(fnv1a(name))];
                 let mut writing = lock_ignoring_poison(&stripe.writing);
                 if self.record_changes.load(Ordering::Relaxed) {
-                    let mut meta = writing
+                    let old = writing
                         .meta
                         .get(&name[..])
-                        .and_then(|record| Meta::parse(record).ok())
-                        .unwrap_or_default();
-                    meta.record_change(unix_now(), &Source::Expiry, presence.stored());
-                    writing.meta.insert(name.to_vec(), meta.encode().into());
+                        .map_or(&b""[..], |record| record.to_bytes());
+                    let rewritten =
+                        rewrite_for_change(old, unix_now(), &Source::Expiry, presence.stored());
+                    // Escaping leaves no NUL in a record.
+                    if let Ok(record) = CString::new(rewritten) {
+                        writing.meta.insert(name.to_vec(), record.into());
+                    }
                 }
                 // The record in AstDB still holds the expiry: stored without it.
                 record_to_store(writing.meta.get(&name[..]), Some(&presence))
