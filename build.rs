@@ -71,7 +71,7 @@ fn generate_bindings(include: &Path) {
         .allowlist_function("stasis_unsubscribe_and_join")
         .allowlist_function("ast_(category_browse|variable_browse|config_destroy)")
         .allowlist_function("ast_devstate_(prov_add|prov_del|changed_literal)")
-        .allowlist_function("astman_(get_header|send_ack|send_error)")
+        .allowlist_function("astman_(get_header|send_ack|send_error)|ast_cli_completion_add")
         .allowlist_type("ast_db_entry|ast_module_load_result|ast_test_result_state")
         .allowlist_var("__LOG_(ERROR|WARNING|NOTICE)|RESULT_(SUCCESS|SHOWUSAGE|FAILURE)")
         // Structs Asterisk owns stay opaque: only the C shim, built against the target's own

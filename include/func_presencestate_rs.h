@@ -50,8 +50,9 @@ int fprs_cli_delete(int fd, int argc, const char *const *argv);
 int fprs_cli_stats(int fd, int argc, const char *const *argv);
 /* The n-th state name completing word, from Asterisk's allocator, or NULL. */
 char *fprs_cli_complete_state(const char *word, int n);
-/* The n-th CustomPresence:<name> held that completes word, from Asterisk's allocator, or NULL. */
-char *fprs_cli_complete_name(const char *word, int n);
+/* Offers every CustomPresence:<name> held that completes word (ast_cli_completion_add): one
+ * pass, where answering for each n in turn would list every state n times. */
+void fprs_cli_complete_names(const char *word);
 
 /* AMI actions PresenceStateSet and PresenceStateDelete; 0 keeps the session open. */
 int fprs_ami_set(struct mansession *s, const struct message *m);

@@ -129,14 +129,13 @@ fn shown_whole(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Tab completion of a presentity (`presencestate show` / `delete`): the `n`th
+/// Tab completion of a presentity (`presencestate show` / `delete`): each
 /// `CustomPresence:<name>` of `names` (sorted) that starts with `word`, ignoring case.
-pub fn complete_name(names: &[Name], word: &[u8], n: usize) -> Option<Vec<u8>> {
+pub fn completions<'a>(names: &'a [Name], word: &'a [u8]) -> impl Iterator<Item = Vec<u8>> + 'a {
     names
         .iter()
         .map(|name| [PROVIDER_PREFIX.as_bytes(), name].concat())
         .filter(|full| full.len() >= word.len() && full[..word.len()].eq_ignore_ascii_case(word))
-        .nth(n)
 }
 
 /// Tab completion of the state argument of `presencestate change`: the `n`th state name (upper
@@ -261,19 +260,17 @@ mod tests {
 
     #[test]
     fn completion_offers_matching_presentities() {
-        let names: Vec<Name> = ["alice", "alan", "bob"]
+        let names: Vec<Name> = ["alan", "alice", "bob"]
             .iter()
             .map(|n| Name::from(n.as_bytes()))
             .collect();
+        let offered: Vec<Vec<u8>> = completions(&names, b"custompresence:al").collect();
         assert_eq!(
-            complete_name(&names, b"custompresence:al", 1).as_deref(),
-            Some(&b"CustomPresence:alan"[..])
+            offered,
+            [&b"CustomPresence:alan"[..], b"CustomPresence:alice"]
         );
-        assert_eq!(
-            complete_name(&names, b"", 2).as_deref(),
-            Some(&b"CustomPresence:bob"[..])
-        );
-        assert_eq!(complete_name(&names, b"CustomPresence:c", 0), None);
+        assert_eq!(completions(&names, b"").count(), 3);
+        assert_eq!(completions(&names, b"CustomPresence:c").count(), 0);
     }
 
     #[test]

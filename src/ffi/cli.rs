@@ -164,14 +164,17 @@ pub extern "C" fn fprs_cli_stats(fd: c_int, argc: c_int, argv: *const *const c_c
 }
 
 #[no_mangle]
-pub extern "C" fn fprs_cli_complete_name(word: *const c_char, n: c_int) -> *mut c_char {
-    guard("presencestate completion", std::ptr::null_mut(), || {
+pub extern "C" fn fprs_cli_complete_names(word: *const c_char) {
+    guard("presencestate completion", (), || {
         // SAFETY: word is the NUL-terminated word being completed, alive for the call.
         let word = unsafe { c_bytes(word) }.unwrap_or_default();
-        let n = usize::try_from(n).unwrap_or(usize::MAX);
         let names: Vec<_> = STORE.snapshot().into_iter().map(|(name, _)| name).collect();
-        cli::complete_name(&names, word, n)
-            .map_or(std::ptr::null_mut(), |full| asterisk_copy(&full))
+        for full in cli::completions(&names, word) {
+            // SAFETY: the copy comes from Asterisk's allocator; Asterisk frees it (always).
+            if unsafe { bindings::ast_cli_completion_add(asterisk_copy(&full)) } != 0 {
+                break;
+            }
+        }
     })
 }
 

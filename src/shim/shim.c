@@ -93,7 +93,10 @@ static char *cli_show(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
 			"       what (channel, AMI user, CLI, reload from AstDB) it last changed.\n";
 		return NULL;
 	case CLI_GENERATE:
-		return a->pos == e->args ? fprs_cli_complete_name(a->word, a->n) : NULL;
+		if (a->pos == e->args) {
+			fprs_cli_complete_names(a->word);
+		}
+		return NULL;
 	}
 	return cli_result(fprs_cli_show(a->fd, a->argc, a->argv));
 }
@@ -109,7 +112,10 @@ static char *cli_delete(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a
 			"       memory, and subscribers are told it is now not_set.\n";
 		return NULL;
 	case CLI_GENERATE:
-		return a->pos == e->args ? fprs_cli_complete_name(a->word, a->n) : NULL;
+		if (a->pos == e->args) {
+			fprs_cli_complete_names(a->word);
+		}
+		return NULL;
 	}
 	return cli_result(fprs_cli_delete(a->fd, a->argc, a->argv));
 }
