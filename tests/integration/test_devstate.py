@@ -253,3 +253,27 @@ def test_an_ordinary_sip_phone_sees_presence_on_its_blf_key():
         print("BLF NOTIFY after dnd:\n" + busy.split("<?xml", 1)[1].strip())
         assert [e["Status"] for e in presence_changes(ami, start=mark, count=3)] == [
             "available", "dnd", "available"]
+
+
+def test_device_states_are_back_after_a_restart_and_a_module_reload_of_the_same_table():
+    ast = start(configs={"extensions.conf": HINTS})
+    try:
+        ami = ast.ami()
+        for name, value in (("erin", "dnd"), ("team/zoe", "away"), ("frank", "chat")):
+            assert setvar(ami, "CustomPresence:" + name, value)["Response"] == "Success"
+        time.sleep(1.2)                  # AstDB commits about once a second
+        ast.restart()
+        ami = ast.ami()
+        # Announced at load: a name holding '/' (which Asterisk never asks the provider
+        # about) reads from the cache the load filled.
+        assert device_state(ami, "erin") == "BUSY"
+        assert device_state(ami, "team/zoe") == "UNAVAILABLE"
+        assert device_state(ami, "frank") == "NOT_INUSE"
+        hint_settles_on(ami, "300", "Busy")
+        # A reload with an unchanged table re-announces nothing.
+        mark = ami.mark()
+        ast.cli("module reload func_presencestate_rs.so")
+        time.sleep(0.5)
+        assert not ami.events(lambda e: e.get("Event") == "ExtensionStatus", start=mark)
+    finally:
+        ast.stop()
