@@ -324,10 +324,11 @@ impl Store {
         self.device_states.replace(map)
     }
 
-    /// Announces the device state of every name (after the table changed).
+    /// Announces the device state of every name (after the table changed), each as memory
+    /// holds it when its turn comes (a write meanwhile has announced its own).
     pub fn announce_device_states(&self, host: &dyn Host) {
-        for (name, presence) in self.snapshot() {
-            host.announce_device(&name, self.device_states.get(presence.state()));
+        for (name, _) in self.snapshot() {
+            host.announce_device(&name, self.device_state(&name));
         }
     }
 }
