@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod records;
@@ -340,7 +340,14 @@ impl Store {
                 .saturating_add(u64::from(seconds.get()) * 1000)
         });
         let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
-        self.change(host, name, name_c, Some(presence), deadline_ms, source)
+        self.change(
+            host,
+            name,
+            name_c,
+            Some((presence, value)),
+            deadline_ms,
+            source,
+        )
     }
 
     /// Deletes `CustomPresence:<name>`: from AstDB, then memory, its `CustomPresenceMeta`
@@ -366,15 +373,16 @@ impl Store {
         result
     }
 
-    /// Sets (`Some`) or deletes (`None`) the state of `name` in AstDB, memory and its meta
-    /// record, then announces it (see [`Store`] for how overlapping changes of one name end
-    /// equal everywhere).
+    /// Sets (`Some`: the state and the text written, which AstDB stores) or deletes (`None`)
+    /// the state of `name` in AstDB, memory and its meta record, then announces it (see
+    /// [`Store`] for how overlapping changes of one name end equal everywhere).
+    #[inline]
     fn change(
         &self,
         host: &dyn Host,
         name: &[u8],
         name_c: &CStr,
-        new: Option<Arc<Presence>>,
+        new: Option<(Arc<Presence>, &CStr)>,
         deadline_ms: Option<u64>,
         source: &Source,
     ) -> Result<(), WriteError> {
@@ -389,9 +397,10 @@ impl Store {
             writing.in_flight.push(hash);
         }
         let persisted = match &new {
-            Some(presence) => host.persist(name_c, presence.stored_c()),
+            Some((_, value)) => host.persist(name_c, value),
             None => host.remove(name_c),
         };
+        let new = new.map(|(presence, _)| presence);
         let (put, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
@@ -400,7 +409,11 @@ impl Store {
             let mut record = None;
             let put = if persisted {
                 let put = self.put(name, new, deadline_ms);
-                record = self.note_change(&mut writing, name, &put, source);
+                // (The flags are checked here too, so a write that records nothing costs no
+                // call.)
+                if put.new.is_none() || self.record_changes.load(Relaxed) || put.changes_timing() {
+                    record = self.note_change(&mut writing, name, &put, source);
+                }
                 Some(put)
             } else {
                 None

@@ -138,16 +138,24 @@ pub(crate) fn log_changes() -> bool {
 
 /// Writes `value` to `provider` from any path (dialplan, CLI, AMI); with `log_changes` on, a
 /// NOTICE records each accepted write.
+#[inline(always)]
 pub(crate) fn write(provider: &CStr, value: &CStr, source: &Source) -> Result<(), WriteError> {
     STORE.write(&Asterisk, provider, value, source)?;
     if LOG_CHANGES.load(Relaxed) {
-        notice!(
-            "{} set to '{}' by {source}",
-            shown(provider.to_bytes()),
-            shown(value.to_bytes())
-        );
+        log_write(provider, value, source);
     }
     Ok(())
+}
+
+/// Out of line: the write path stays small when `log_changes` is off.
+#[cold]
+#[inline(never)]
+fn log_write(provider: &CStr, value: &CStr, source: &Source) {
+    notice!(
+        "{} set to '{}' by {source}",
+        shown(provider.to_bytes()),
+        shown(value.to_bytes())
+    );
 }
 
 /// Deletes `provider` from any path (CLI, AMI); logged as a NOTICE with `log_changes` on.
