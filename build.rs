@@ -70,6 +70,7 @@ fn generate_bindings(include: &Path) {
         .allowlist_function("ast_(presence_state_(prov_add|prov_del|nocache|changed_literal)|db_(put|del|get|gettree|freetree)|channel_name|custom_function_find|module_check|func_(read|read2|write))")
         .allowlist_function("stasis_unsubscribe_and_join")
         .allowlist_function("ast_(category_browse|variable_browse|config_destroy)")
+        .allowlist_function("ast_devstate_(prov_add|prov_del|changed_literal)")
         .allowlist_function("astman_(get_header|send_ack|send_error)|ast_cli_completion_add")
         .allowlist_type("ast_db_entry|ast_module_load_result|ast_test_result_state")
         .allowlist_var("__LOG_(ERROR|WARNING|NOTICE)|RESULT_(SUCCESS|SHOWUSAGE|FAILURE)")
@@ -78,7 +79,7 @@ fn generate_bindings(include: &Path) {
         .opaque_type("ast_(channel|str|test|custom_function|config|variable)")
         .opaque_type("stasis_(subscription|message)|mansession|message")
         .rustified_enum("ast_module_load_result|ast_test_result_state")
-        .constified_enum_module("ast_presence_state")
+        .constified_enum_module("ast_presence_state|ast_device_state|ast_devstate_cache")
         .layout_tests(false)
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
     for (name, value) in MODULE_DEFINES {

@@ -18,6 +18,7 @@
 #include "asterisk/channel.h"
 #include "asterisk/cli.h"
 #include "asterisk/config.h"
+#include "asterisk/devicestate.h"
 #include "asterisk/localtime.h"
 #include "asterisk/logger.h"
 #include "asterisk/manager.h"
@@ -38,6 +39,8 @@ int fprs_read(struct ast_channel *chan, const char *cmd, char *data, char *buf, 
 int fprs_read2(struct ast_channel *chan, const char *cmd, char *data, struct ast_str **buf, ssize_t len);
 int fprs_write(struct ast_channel *chan, const char *cmd, char *data, const char *value);
 enum ast_presence_state fprs_provider(const char *data, char **subtype, char **message);
+/* The CustomPresence device-state provider: the device state presence <data> maps to. */
+enum ast_device_state fprs_devstate_provider(const char *data);
 
 /* CLI handlers after CLI_INIT: they return RESULT_SUCCESS, RESULT_SHOWUSAGE or RESULT_FAILURE. */
 int fprs_cli_list(int fd, int argc, const char *const *argv);

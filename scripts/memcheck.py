@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Runs Asterisk 22 with func_presencestate_rs under valgrind memcheck through a scenario that
-touches every entry point of the module (read, read2, write, the provider, CLI and its
-completion, AMI actions, the config file, the test framework, load/unload/reload), then reports the errors and definite
-leaks valgrind found, and which of them have a frame in the module.
+touches every entry point of the module (read, read2, write, the presence and device-state
+providers, timed writes and the expiry thread, CLI and its completion, AMI actions, the config
+file, the test framework, load/unload/reload), then reports the errors and definite leaks
+valgrind found, and which of them have a frame in the module.
 
     scripts/memcheck [--keep]      (builds the module first)
 
@@ -34,6 +35,14 @@ exten => rw,1,Set(PRESENCE_STATE(CustomPresence:dp)=away,${BASE64_ENCODE(sub)},$
  same => n,Hangup()
 exten => 1001,hint,,CustomPresence:alice
 exten => 1002,hint,PJSIP/nobody,CustomPresence:dp
+exten => 1003,hint,Custom:phone1003&CustomPresence:alice
+"""
+
+DEVICE_TABLE = """[general]
+suppress_identical = yes
+[device_state]
+away = ONHOLD
+xa = sleepy
 """
 
 CONFIG = """[general]
@@ -88,6 +97,27 @@ def scenario():
             ("PresenceStateDelete", {"Presentity": "CustomPresence:ami2"}),
             ("PresenceStateDelete", {"Presentity": "CustomPresence:nobody"}),
             ("PresenceStateDelete", {}))])
+    mark = ami.mark()
+    step("timed writes (t(1), et(3600), AMI Expiry, refused t(0)), an expiry, show of a timed state", lambda: (
+        [ami.action({"Action": "SetVar", "Variable": "PRESENCE_STATE(CustomPresence:%s)" % n, "Value": v}, 120)
+         for n, v in (("timed", "available"), ("timed", "dnd,,meeting,t(1)"), ("pending", "away,,,t(5)"),
+                      ("pending", "xa,aGk=,,et(3600)"), ("timed", "dnd,,,t(0)"))],
+        ami.action({"Action": "PresenceStateSet", "Presentity": "CustomPresence:amitimed", "State": "away",
+                    "Expiry": "1"}, 120),
+        ami.action({"Action": "PresenceStateSet", "Presentity": "CustomPresence:amitimed", "State": "away",
+                    "Expiry": "abc"}, 120),
+        ast.cli("presencestate show CustomPresence:pending", timeout=120),
+        ami.wait_for(lambda e: e.get("Event") == "PresenceStateChange" and e.get("Presentity") ==
+                     "CustomPresence:timed" and e.get("Status") == "available", start=mark, timeout=300)))
+    step("device state: provider, DEVICE_STATE(), a joined hint, a table change and suppress_identical by reload", lambda: (
+        [ami.action({"Action": "Getvar", "Variable": "DEVICE_STATE(CustomPresence:%s)" % n}, 120)
+         for n in ("alice", "nobody", "timed")],
+        ami.action({"Action": "SetVar", "Variable": "DEVICE_STATE(Custom:phone1003)", "Value": "INUSE"}, 120),
+        ami.action({"Action": "ExtensionState", "Exten": "1003", "Context": "mc"}, 120),
+        open(ast.host("etc", "presencestate.conf"), "w").write(DEVICE_TABLE),
+        ast.cli("module reload func_presencestate_rs.so", timeout=300),
+        [ami.action({"Action": "SetVar", "Variable": "PRESENCE_STATE(CustomPresence:alice)", "Value": v}, 120)
+         for v in ("away,lunch,back soon", "away,lunch,back soon")]))
     step("CLI show, list like, stats, delete (ok, unknown), name completion", lambda: [
         ast.cli(c, timeout=120) for c in (
             "presencestate show CustomPresence:ami", "presencestate show CustomPresence:team/c",

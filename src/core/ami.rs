@@ -6,7 +6,7 @@ use super::shown;
 use super::state::PresenceState;
 use super::stats::Refusal;
 use super::store::{name_for_write, WriteError};
-use super::value::Presence;
+use super::value::{Presence, ValueError, MAX_EXPIRY_SECONDS};
 use std::fmt;
 
 /// The fields of a `PresenceStateSet` action (empty when the header is absent).
@@ -17,6 +17,8 @@ pub struct SetAction<'a> {
     pub subtype: &'a [u8],
     pub message: &'a [u8],
     pub encoded: &'a [u8],
+    /// `Expiry: <seconds>`: a timed state, as option `t(<seconds>)` writes it.
+    pub expiry: &'a [u8],
 }
 
 /// Why an action was refused before anything was written. `Display` gives the `Message`.
@@ -26,6 +28,7 @@ pub enum ActionError {
     MissingState,
     UnknownState(Vec<u8>),
     BadEncoded(Vec<u8>),
+    BadExpiry(Vec<u8>),
     Write(WriteError),
 }
 
@@ -47,6 +50,12 @@ impl fmt::Display for ActionError {
             ActionError::BadEncoded(text) => {
                 write!(f, "Encoded must be yes or no, not '{}'", shown(text))
             }
+            ActionError::BadExpiry(text) => write!(
+                f,
+                "Expiry must be a whole number of seconds from 1 to {MAX_EXPIRY_SECONDS} (one \
+                 year), not '{}'",
+                shown(text)
+            ),
             ActionError::Write(error) => write!(f, "{error}"),
         }
     }
@@ -58,7 +67,7 @@ impl ActionError {
         match self {
             ActionError::MissingPresentity => Refusal::NotCustomPresence,
             ActionError::MissingState | ActionError::UnknownState(_) => Refusal::UnknownState,
-            ActionError::BadEncoded(_) => Refusal::BadValue,
+            ActionError::BadEncoded(_) | ActionError::BadExpiry(_) => Refusal::BadValue,
             ActionError::Write(error) => Refusal::of(error),
         }
     }
@@ -104,17 +113,30 @@ pub fn value_for_set(action: &SetAction<'_>) -> Result<Vec<u8>, ActionError> {
     let needs_encoding = [action.subtype, action.message]
         .iter()
         .any(|field| field.contains(&b','));
-    let (subtype, message, options): (Vec<u8>, Vec<u8>, &[u8]) = if encoded {
-        (action.subtype.to_vec(), action.message.to_vec(), b"e")
+    let (subtype, message, mut options): (Vec<u8>, Vec<u8>, Vec<u8>) = if encoded {
+        (
+            action.subtype.to_vec(),
+            action.message.to_vec(),
+            b"e".to_vec(),
+        )
     } else if needs_encoding {
         (
             base64::encode(action.subtype),
             base64::encode(action.message),
-            b"e",
+            b"e".to_vec(),
         )
     } else {
-        (action.subtype.to_vec(), action.message.to_vec(), b"")
+        (action.subtype.to_vec(), action.message.to_vec(), Vec::new())
     };
+    if !action.expiry.is_empty() {
+        // A ')' or ',' in the header would end the option early: refused as it stands.
+        if !action.expiry.iter().all(u8::is_ascii_digit) {
+            return Err(ActionError::BadExpiry(action.expiry.to_vec()));
+        }
+        options.extend_from_slice(b"t(");
+        options.extend_from_slice(action.expiry);
+        options.push(b')');
+    }
     let mut value = state.name().as_bytes().to_vec();
     if !(subtype.is_empty() && message.is_empty() && options.is_empty()) {
         for field in [&subtype[..], &message[..]] {
@@ -123,12 +145,15 @@ pub fn value_for_set(action: &SetAction<'_>) -> Result<Vec<u8>, ActionError> {
         }
         if !options.is_empty() {
             value.push(b',');
-            value.extend_from_slice(options);
+            value.extend_from_slice(&options);
         }
     }
-    // The same checks a write makes (base64 given with Encoded: yes, NUL bytes), so the
-    // action's error names the problem before anything is written.
-    Presence::parse(&value).map_err(|e| ActionError::Write(WriteError::Value(e)))?;
+    // The same checks a write makes (base64 given with Encoded: yes, NUL bytes, the range of
+    // Expiry), so the action's error names the problem before anything is written.
+    Presence::parse(&value).map_err(|error| match error {
+        ValueError::BadExpiry { .. } => ActionError::BadExpiry(action.expiry.to_vec()),
+        error => ActionError::Write(WriteError::Value(error)),
+    })?;
     Ok(value)
 }
 
@@ -149,7 +174,30 @@ mod tests {
             subtype: subtype.as_bytes(),
             message: message.as_bytes(),
             encoded: encoded.as_bytes(),
+            expiry: b"",
         }
+    }
+
+    #[test]
+    fn expiry_becomes_option_t_and_bad_values_are_named() {
+        let timed = |expiry: &'static str, subtype| SetAction {
+            expiry: expiry.as_bytes(),
+            ..set("CustomPresence:a", "dnd", subtype, "", "")
+        };
+        assert_eq!(value(timed("3600", "")), "dnd,,,t(3600)");
+        assert_eq!(value(timed("60", "a, b")), "dnd,YSwgYg==,,et(60)");
+        for bad in ["0", "-5", "abc", "31536001", "1)", "5,e"] {
+            assert_eq!(
+                value_for_set(&timed(bad, "")),
+                Err(ActionError::BadExpiry(bad.as_bytes().to_vec())),
+                "{bad}"
+            );
+        }
+        let message = value_for_set(&timed("x", "")).unwrap_err().to_string();
+        assert!(
+            message.starts_with("Expiry must be a whole number of seconds"),
+            "{message}"
+        );
     }
 
     fn value(action: SetAction<'_>) -> String {

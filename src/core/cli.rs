@@ -1,6 +1,7 @@
 //! The CLI commands `presencestate list [like <text>]`, `show`, `change` and `delete`, as
 //! text.
 
+use super::expiry::Timing;
 use super::meta::Source;
 use super::state::PresenceState;
 use super::store::Name;
@@ -109,6 +110,18 @@ pub fn show(name: &[u8], presence: &Presence, changed: Option<(String, Source<'_
         out.extend_from_slice(format!("{label:<13}: {text}\n").as_bytes());
     }
     out
+}
+
+/// The lines `presencestate show` adds for a timed state: when it expires (`when`, local
+/// time; `in_seconds` from now) and the state it then reverts to, as stored.
+pub fn show_expiry(timing: &Timing, when: &str, in_seconds: u64) -> Vec<u8> {
+    format!(
+        "{:<13}: {when} (in {in_seconds} s)\n{:<13}: {}\n",
+        "Expires",
+        "Then reverts",
+        shown_whole(timing.revert_text())
+    )
+    .into_bytes()
 }
 
 /// User text shown whole (lossy UTF-8): `show` prints one state, so nothing is elided.
@@ -220,6 +233,29 @@ mod tests {
             text.contains("Encoded      : no\n")
                 && text.ends_with("Last changed : unknown\nChanged by   : unknown\n")
         );
+    }
+
+    #[test]
+    fn show_of_a_timed_state_adds_its_deadline_and_revert() {
+        let revert = Arc::new(Presence::parse(b"available,,At my desk").unwrap());
+        let timing = Timing {
+            deadline_ms: 1_764_503_600_000,
+            revert: Some(revert),
+        };
+        let text =
+            String::from_utf8(show_expiry(&timing, "2026-11-30 13:00:00 CET", 3599)).unwrap();
+        assert_eq!(
+            text,
+            "Expires      : 2026-11-30 13:00:00 CET (in 3599 s)\n\
+             Then reverts : available,,At my desk\n"
+        );
+        let to_not_set = Timing {
+            deadline_ms: 1,
+            revert: None,
+        };
+        assert!(String::from_utf8(show_expiry(&to_not_set, "x", 0))
+            .unwrap()
+            .ends_with("Then reverts : not_set\n"));
     }
 
     #[test]

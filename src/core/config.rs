@@ -5,7 +5,9 @@
 //! section has its own parser function, so a new section is one match arm in [`parse`]. A
 //! bad value or an unknown option keeps the default and is warned about; nothing here fails.
 
+use super::device_state::{DeviceState, DeviceStateMap};
 use super::shown;
+use super::state::PresenceState;
 use std::fmt;
 use std::ops::RangeInclusive;
 
@@ -25,6 +27,8 @@ pub struct Setting<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     pub general: General,
+    /// `[device_state]`: the device state each presence state announces.
+    pub device_state: DeviceStateMap,
 }
 
 /// `[general]`.
@@ -34,6 +38,9 @@ pub struct General {
     pub record_changes: bool,
     /// Log every change of a custom presence state at NOTICE level.
     pub log_changes: bool,
+    /// A write that changes nothing consumers see (state, subtype, message) is stored but not
+    /// announced again.
+    pub suppress_identical: bool,
 }
 
 impl Default for General {
@@ -41,6 +48,7 @@ impl Default for General {
         General {
             record_changes: true,
             log_changes: false,
+            suppress_identical: false,
         }
     }
 }
@@ -176,6 +184,7 @@ pub fn parse(settings: &[Setting<'_>]) -> (Config, Vec<ConfigWarning>) {
     for (name, lines) in sections {
         match name.to_ascii_lowercase().as_slice() {
             b"general" => config.general = parse_general(&lines, &mut warnings),
+            b"device_state" => config.device_state = parse_device_state(&lines, &mut warnings),
             _ => warnings.extend(
                 lines
                     .iter()
@@ -194,11 +203,41 @@ fn parse_general(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>) -> G
             general.record_changes = setting.boolean(defaults.record_changes, warnings);
         } else if setting.is("log_changes") {
             general.log_changes = setting.boolean(defaults.log_changes, warnings);
+        } else if setting.is("suppress_identical") {
+            general.suppress_identical = setting.boolean(defaults.suppress_identical, warnings);
         } else {
             setting.unknown(warnings);
         }
     }
     general
+}
+
+const DEVICE_STATE_NAMES: &str =
+    "a device state (NOT_INUSE, INUSE, BUSY, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD or UNKNOWN)";
+
+/// `[device_state]`: `<presence state> = <device state>` lines; a state not named keeps its
+/// default, and so does one given a value that is not a device state.
+fn parse_device_state(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>) -> DeviceStateMap {
+    let mut map = DeviceStateMap::default();
+    let defaults = DeviceStateMap::default();
+    for setting in lines {
+        let Some(presence) = PresenceState::parse(trimmed(setting.key)) else {
+            setting.unknown(warnings);
+            continue;
+        };
+        match DeviceState::parse_mappable(trimmed(setting.value)) {
+            Some(device) => map.set(presence, device),
+            None => {
+                let default = defaults.get(presence);
+                warnings.push(setting.warning(Problem::BadValue {
+                    expected: DEVICE_STATE_NAMES.into(),
+                    default: default.name().into(),
+                }));
+                map.set(presence, default);
+            }
+        }
+    }
+    map
 }
 
 #[cfg(test)]
@@ -264,6 +303,51 @@ mod tests {
                 "presencestate.conf line 6: unknown section [nonsense]; its option 'c' = 'd' is ignored",
             ]
         );
+    }
+
+    #[test]
+    fn the_device_state_table_maps_each_presence_state() {
+        let (config, warnings) = parse(&[
+            setting("device_state", "away", "onhold", 2),
+            setting("device_state", "XA", " BUSY ", 3),
+            setting("general", "suppress_identical", "yes", 4),
+        ]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let map = config.device_state;
+        assert_eq!(map.get(PresenceState::Away), DeviceState::OnHold);
+        assert_eq!(map.get(PresenceState::Xa), DeviceState::Busy);
+        assert_eq!(
+            map.get(PresenceState::Dnd),
+            DeviceState::Busy,
+            "default kept"
+        );
+        assert!(config.general.suppress_identical);
+    }
+
+    #[test]
+    fn bad_device_state_lines_keep_the_default_and_say_so() {
+        let (config, warnings) = parse(&[
+            setting("device_state", "dnd", "INUSE", 2),
+            setting("device_state", "dnd", "sleepy", 3),
+            setting("device_state", "lunch", "BUSY", 4),
+            setting("device_state", "away", "INVALID", 5),
+        ]);
+        assert_eq!(config.device_state, DeviceStateMap::default());
+        let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(
+            text[0].starts_with(
+                "presencestate.conf line 3: [device_state] option 'dnd' = 'sleepy' is not a \
+                 device state"
+            ) && text[0].ends_with("using the default 'BUSY'"),
+            "{}",
+            text[0]
+        );
+        assert_eq!(
+            text[1],
+            "presencestate.conf line 4: [device_state] unknown option 'lunch' = 'BUSY' is ignored"
+        );
+        assert!(text[2].contains("'away' = 'INVALID'") && text[2].ends_with("'UNAVAILABLE'"));
     }
 
     #[test]

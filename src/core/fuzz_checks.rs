@@ -28,11 +28,12 @@
 use super::base64::{self, Base64Error};
 use super::cli;
 use super::custom_presence_name;
+use super::device_state::DeviceState;
 use super::meta::{Meta, Source, CHANGED, SOURCE, VALUE_FNV};
 use super::read::{parse_read, render, Field, ReadError, ReadRequest};
 use super::state::PresenceState;
 use super::store::{name_for_write, Host, Name, Store, WriteError};
-use super::value::{Presence, ValueError};
+use super::value::{ExpiryProblem, Presence, ValueError, MAX_EXPIRY_SECONDS};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CStr, CString};
@@ -137,12 +138,55 @@ type Fields<'a> = (
     &'a [u8],
     &'a [u8],
     Option<(Vec<u8>, Vec<u8>)>,
+    Option<u32>,
 );
+
+/// The options field from its definition, read left to right: `e` any number of times, and at
+/// most one `t(<seconds>)` (1 to one year, decimal digits only); the first problem found
+/// decides the error. Returns (base64, seconds).
+fn reference_options(options: &[u8]) -> Result<(bool, Option<u32>), ValueError> {
+    let bad = |reason| ValueError::BadExpiry {
+        options: options.to_vec(),
+        reason,
+    };
+    let (mut base64, mut seconds) = (false, None);
+    let mut i = 0;
+    while i < options.len() {
+        if options[i] == b'e' {
+            base64 = true;
+            i += 1;
+            continue;
+        }
+        if options[i] != b't' {
+            return Err(ValueError::UnknownOptions(options.to_vec()));
+        }
+        if options.get(i + 1) != Some(&b'(') {
+            return Err(bad(ExpiryProblem::NoArgument));
+        }
+        let Some(len) = options[i + 2..].iter().position(|&b| b == b')') else {
+            return Err(bad(ExpiryProblem::NoArgument));
+        };
+        let argument = std::str::from_utf8(&options[i + 2..i + 2 + len]).unwrap_or("x");
+        if seconds.is_some() {
+            return Err(bad(ExpiryProblem::Repeated));
+        }
+        if argument.is_empty() || !argument.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(ExpiryProblem::NotANumber));
+        }
+        let value = argument.trim_start_matches('0');
+        match value.parse::<u64>() {
+            Ok(n) if (1..=u64::from(MAX_EXPIRY_SECONDS)).contains(&n) => seconds = Some(n as u32),
+            _ => return Err(bad(ExpiryProblem::OutOfRange)),
+        }
+        i += 3 + len;
+    }
+    Ok((base64, seconds))
+}
 
 /// `state[,subtype[,message[,options]]]` from its definition: no NUL byte anywhere (values
 /// are C strings), at most four comma-separated fields, a non-empty state name in any case,
-/// options only `e`, and with `e` both subtype and message base64 without NUL once decoded
-/// (the subtype checked first).
+/// options as [`reference_options`], and with `e` both subtype and message base64 without
+/// NUL once decoded (the subtype checked first).
 fn reference_value(text: &[u8]) -> Result<Fields<'_>, ValueError> {
     if text.contains(&0) {
         return Err(ValueError::NulByte);
@@ -160,10 +204,8 @@ fn reference_value(text: &[u8]) -> Result<Fields<'_>, ValueError> {
         .into_iter()
         .find(|state| state.name().as_bytes() == lower)
         .ok_or_else(|| ValueError::UnknownState(field(0).to_vec()))?;
-    if field(3).iter().any(|&b| b != b'e') {
-        return Err(ValueError::UnknownOptions(field(3).to_vec()));
-    }
-    let decoded = if field(3).is_empty() {
+    let (base64, seconds) = reference_options(field(3))?;
+    let decoded = if !base64 {
         None
     } else {
         let mut both = Vec::new();
@@ -178,7 +220,7 @@ fn reference_value(text: &[u8]) -> Result<Fields<'_>, ValueError> {
         let message = both.pop().expect("two fields");
         Some((both.pop().expect("two fields"), message))
     };
-    Ok((state, field(1), field(2), decoded))
+    Ok((state, field(1), field(2), decoded, seconds))
 }
 
 fn check_warning_text(error: &dyn std::fmt::Display) {
@@ -203,8 +245,9 @@ pub fn value_parser(data: &[u8]) {
             check_warning_text(&error);
             return;
         }
-        (Ok(p), Ok((state, subtype, message, decoded))) => {
+        (Ok(p), Ok((state, subtype, message, decoded, seconds))) => {
             assert_eq!(p.stored(), data);
+            assert_eq!(p.expiry().map(u32::from), seconds);
             assert_eq!(p.state(), state);
             assert_eq!(p.stored_subtype(), subtype);
             assert_eq!(p.stored_message(), message);
@@ -296,6 +339,7 @@ impl Host for Recorder {
             .borrow_mut()
             .push((name.to_vec(), presence.map(seen)));
     }
+    fn announce_device(&self, _: &[u8], _: DeviceState) {}
 }
 
 /// What consumers are told about a state.
@@ -351,7 +395,7 @@ fn check_load(
     }
 
     let borrowed: Vec<(&[u8], &[u8])> = entries.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-    let replaced = store.replace_all(&borrowed);
+    let replaced = store.replace_all(&borrowed, 0);
     let got_skipped: Vec<_> = replaced
         .skipped
         .into_iter()

@@ -67,6 +67,8 @@ pub enum Source<'a> {
     Cli,
     /// A `module reload` that found the AstDB entry edited.
     Reload,
+    /// The expiry of a timed state (option `t(...)`) reverted it.
+    Expiry,
     /// A source a newer version wrote, shown as stored.
     Other(Cow<'a, [u8]>),
 }
@@ -91,6 +93,7 @@ impl Source<'_> {
             Source::NoChannel => b"function".to_vec(),
             Source::Cli => b"cli".to_vec(),
             Source::Reload => b"reload".to_vec(),
+            Source::Expiry => b"expiry".to_vec(),
             Source::Other(text) => text.to_vec(),
         }
     }
@@ -106,6 +109,8 @@ impl Source<'_> {
             Source::Cli
         } else if text == b"reload" {
             Source::Reload
+        } else if text == b"expiry" {
+            Source::Expiry
         } else {
             Source::Other(text.to_vec().into())
         }
@@ -120,6 +125,7 @@ impl fmt::Display for Source<'_> {
             Source::NoChannel => write!(f, "PRESENCE_STATE() with no channel (AMI SetVar)"),
             Source::Cli => write!(f, "CLI"),
             Source::Reload => write!(f, "reload from AstDB"),
+            Source::Expiry => write!(f, "expiry of a timed state"),
             Source::Other(text) => write!(f, "{}", super::shown(text)),
         }
     }
@@ -411,6 +417,7 @@ mod tests {
                 "PRESENCE_STATE() with no channel (AMI SetVar)",
             ),
             (Source::Reload, "reload from AstDB"),
+            (Source::Expiry, "expiry of a timed state"),
             (
                 Source::Other(b"cluster:node2".to_vec().into()),
                 "cluster:node2",

@@ -9,6 +9,8 @@ pub mod ami;
 pub mod base64;
 pub mod cli;
 pub mod config;
+pub mod device_state;
+pub mod expiry;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_checks;
 pub mod meta;

@@ -1,6 +1,8 @@
 //! The presence store: every custom state in memory, kept equal to AstDB and announced on
 //! every change.
 
+use super::device_state::{DeviceState, LiveDeviceStateMap};
+use super::expiry::{Clock, ExpiryQueue, SystemClock, Timing};
 use super::meta::Source;
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
@@ -18,6 +20,10 @@ pub(crate) mod tests;
 
 use records::Record;
 
+mod timed;
+pub use timed::Expired;
+use timed::Put;
+
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
     /// Stores `value` under family `CustomPresence`, key `name`. False when AstDB refused it.
@@ -29,6 +35,12 @@ pub trait Host {
     fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool;
     /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
     fn announce(&self, name: &[u8], presence: Option<&Presence>);
+    /// Announces the device state of `CustomPresence:<name>` (hints, BLF, queues).
+    fn announce_device(&self, name: &[u8], state: DeviceState);
+    /// Wall-clock time, unix milliseconds (deadlines of timed states).
+    fn now_ms(&self) -> u64 {
+        SystemClock.now_ms()
+    }
 }
 
 /// Why a write was refused. `Display` gives the WARNING text.
@@ -102,6 +114,11 @@ pub type Name = Arc<[u8]>;
 pub struct Replaced {
     pub skipped: Vec<SkippedEntry>,
     pub changed: Vec<Name>,
+    /// Timed states whose deadline had passed (while Asterisk was down or the module not
+    /// loaded): memory holds their revert state, which [`Store::persist_reverted`] stores.
+    pub reverted: Vec<Name>,
+    /// Recorded expiries that could not be used; those states are kept, untimed.
+    pub bad_timings: Vec<(Name, super::expiry::TimingError)>,
 }
 
 /// How many stripes writers are spread over (by name), so writes to different names overlap.
@@ -166,6 +183,12 @@ impl Hasher for FnvHasher {
 pub struct Store {
     states: RwLock<States>,
     stripes: [Stripe; STRIPES],
+    /// Every pending expiry of a timed state (served by one thread, see `expiry`).
+    expiries: ExpiryQueue,
+    /// The device state each presence state announces (`[device_state]`).
+    device_states: LiveDeviceStateMap,
+    /// `suppress_identical`: a write that changes nothing consumers see is not announced.
+    suppress_identical: AtomicBool,
     /// presencestate.conf `record_changes`: keep `CustomPresenceMeta` records of changes.
     record_changes: AtomicBool,
     pub stats: Stats,
@@ -218,6 +241,9 @@ impl Default for Store {
         Store {
             states: RwLock::default(),
             stripes: std::array::from_fn(|_| Stripe::default()),
+            expiries: ExpiryQueue::default(),
+            device_states: LiveDeviceStateMap::default(),
+            suppress_identical: AtomicBool::new(false),
             record_changes: AtomicBool::new(true),
             stats: Stats::default(),
         }
@@ -309,8 +335,19 @@ impl Store {
     ) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
         let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
+        let deadline_ms = presence.expiry().map(|seconds| {
+            host.now_ms()
+                .saturating_add(u64::from(seconds.get()) * 1000)
+        });
         let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
-        self.change(host, name, name_c, Some((presence, value)), source)
+        self.change(
+            host,
+            name,
+            name_c,
+            Some((presence, value)),
+            deadline_ms,
+            source,
+        )
     }
 
     /// Deletes `CustomPresence:<name>`: from AstDB, then memory, its `CustomPresenceMeta`
@@ -327,7 +364,7 @@ impl Store {
                 return Err(WriteError::NotSet(name.to_vec()));
             }
             let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
-            self.change(host, name, name_c, None, source)
+            self.change(host, name, name_c, None, None, source)
         });
         match &result {
             Ok(()) => self.stats.count_delete(),
@@ -346,6 +383,7 @@ impl Store {
         name: &[u8],
         name_c: &CStr,
         new: Option<(Arc<Presence>, &CStr)>,
+        deadline_ms: Option<u64>,
         source: &Source,
     ) -> Result<(), WriteError> {
         let hash = fnv1a(name);
@@ -363,18 +401,20 @@ impl Store {
             None => host.remove(name_c),
         };
         let new = new.map(|(presence, _)| presence);
-        let (replaced, record) = {
+        let (put, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
                 writing.in_flight.swap_remove(mine);
             }
             let mut record = None;
-            let replaced = if persisted {
-                // (The flag is checked here too, so a write that records nothing costs no call.)
-                if new.is_none() || self.record_changes.load(Relaxed) {
-                    record = self.note_change(&mut writing, name, new.as_deref(), source);
+            let put = if persisted {
+                let put = self.put(name, new, deadline_ms);
+                // (The flags are checked here too, so a write that records nothing costs no
+                // call.)
+                if put.new.is_none() || self.record_changes.load(Relaxed) || put.changes_timing() {
+                    record = self.note_change(&mut writing, name, &put, source);
                 }
-                Some(self.put(name, new))
+                Some(put)
             } else {
                 None
             };
@@ -389,27 +429,30 @@ impl Store {
                     self.settle(host, &writing, other);
                 }
             }
-            (replaced, record)
+            (put, record)
         };
-        // The state replaced is freed here, outside every lock.
-        drop(replaced);
-        if !persisted {
+        let Some(put) = put else {
             self.stats.count_astdb_failure();
             return Err(WriteError::PersistFailed(name.to_vec()));
-        }
+        };
         if let Some(record) = record {
             if !host.persist_meta(name_c, record.as_deref()) {
                 self.stats.count_astdb_failure();
             }
         }
-        self.announce_current(host, stripe, name);
+        let announce = self.after_put(&put);
+        // The state replaced is freed here, outside every lock.
+        drop(put);
+        if announce {
+            self.announce_current(host, stripe, name);
+        }
         Ok(())
     }
 
     /// Writes memory's state and record of `name` to AstDB again (see [`Store::change`]).
     fn settle(&self, host: &dyn Host, writing: &Writing, name: Vec<u8>) {
-        let record = writing.meta.get(&name).cloned();
         let now = self.get(&name);
+        let record = timed::record_to_store(writing.meta.get(&name), now.as_deref());
         let Ok(name_c) = CString::new(name) else {
             return;
         };
@@ -422,13 +465,39 @@ impl Store {
         }
     }
 
-    /// Puts `presence` in memory (`None`: removes the name); returns the state it replaced.
-    fn put(&self, name: &[u8], presence: Option<Arc<Presence>>) -> Option<Arc<Presence>> {
+    /// Puts `presence` in memory (`None`: removes the name). With `deadline_ms` it is a timed
+    /// state, reverting to the last untimed state found there (looked up under the map's
+    /// lock, so overlapping writes of the name cannot make it revert to a state that was
+    /// never the last untimed one).
+    fn put(&self, name: &[u8], presence: Option<Arc<Presence>>, deadline_ms: Option<u64>) -> Put {
         let mut states = self.write_states();
-        match (states.get_mut(name), presence) {
-            (Some(slot), Some(presence)) => Some(std::mem::replace(slot, presence)),
-            (None, Some(presence)) => states.insert(name.into(), presence),
-            (_, None) => states.remove(name),
+        let Some(mut presence) = presence else {
+            return Put {
+                timed_name: None,
+                new: None,
+                replaced: states.remove(name),
+            };
+        };
+        if let (Some(deadline_ms), Some(unshared)) = (deadline_ms, Arc::get_mut(&mut presence)) {
+            unshared.set_timing(Timing {
+                deadline_ms,
+                revert: super::expiry::revert_target(states.get(name)),
+            });
+        }
+        let new = Arc::clone(&presence);
+        let replaced = match states.get_mut(name) {
+            Some(slot) => Some(std::mem::replace(slot, presence)),
+            None => states.insert(name.into(), presence),
+        };
+        // A timed state's expiry shares the map's name rather than copying it.
+        let timed_name = new
+            .timing()
+            .and_then(|_| states.get_key_value(name))
+            .map(|(key, _)| Arc::clone(key));
+        Put {
+            timed_name,
+            new: Some(new),
+            replaced,
         }
     }
 
@@ -444,7 +513,7 @@ impl Store {
             announcing.busy = true;
         }
         let _unbusy_on_panic = BusyUntilDone(stripe);
-        host.announce(name, self.get(name).as_deref());
+        self.announce_both(host, name);
         let mut batch = Vec::new();
         loop {
             {
@@ -458,7 +527,7 @@ impl Store {
             batch.sort_unstable();
             batch.dedup();
             for name in batch.drain(..) {
-                host.announce(&name, self.get(&name).as_deref());
+                self.announce_both(host, &name);
             }
         }
     }
@@ -466,7 +535,11 @@ impl Store {
     /// Replaces the whole store with the stored `(name, value)` entries of AstDB's family.
     /// Returns the entries that do not parse (AstDB keeps them) and the names whose announced
     /// state changed, including names that are gone, for [`Store::announce`].
-    pub fn replace_all<'a>(&self, entries: &[(&'a [u8], &'a [u8])]) -> Replaced {
+    ///
+    /// A timed state's expiry comes from its `CustomPresenceMeta` record (so
+    /// [`Store::replace_meta`] goes first); a state whose deadline is before `now_ms` is
+    /// replaced by its revert state at once.
+    pub fn replace_all<'a>(&self, entries: &[(&'a [u8], &'a [u8])], now_ms: u64) -> Replaced {
         let mut skipped = Vec::new();
         let mut fresh = States::with_capacity_and_hasher(entries.len(), SeededFnv::default());
         for &(name, value) in entries {
@@ -481,11 +554,12 @@ impl Store {
                 }),
             }
         }
-        let _serial: Vec<_> = self
+        let mut serial: Vec<_> = self
             .stripes
             .iter()
             .map(|stripe| lock_ignoring_poison(&stripe.writing))
             .collect();
+        let (reverted, bad_timings) = timed::restore_timings(&mut serial, &mut fresh, now_ms);
         let mut states = self.write_states();
         let mut changed: Vec<Name> = states
             .keys()
@@ -499,10 +573,18 @@ impl Store {
             (!same).then(|| Arc::clone(name))
         }));
         let before = std::mem::replace(&mut *states, fresh);
+        let timed = timed::pending_of(&states);
         drop(states);
         // The states replaced are freed outside the map's lock.
         drop(before);
-        Replaced { skipped, changed }
+        self.expiries.replace(timed);
+        drop(serial);
+        Replaced {
+            skipped,
+            changed,
+            reverted,
+            bad_timings,
+        }
     }
 
     /// Announces the current state of each name (`None` for names no longer stored), or leaves
@@ -531,6 +613,9 @@ impl Store {
             *lock_ignoring_poison(&stripe.writing) = Writing::default();
             *lock_ignoring_poison(&stripe.announcing) = Announcing::default();
         }
+        self.expiries.clear();
+        self.device_states.replace(&Default::default());
+        self.set_suppress_identical(false);
         let before = std::mem::take(&mut *self.write_states());
         drop(before);
     }

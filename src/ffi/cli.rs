@@ -2,9 +2,9 @@
 
 use super::bindings::{self, RESULT_FAILURE, RESULT_SHOWUSAGE, RESULT_SUCCESS};
 use super::boundary::{asterisk_copy, c_bytes, c_str, guard};
-use super::host::{self, STORE};
+use super::host::{self, Asterisk, STORE};
 use crate::core::meta::Source;
-use crate::core::store::{name_for_write, WriteError};
+use crate::core::store::{name_for_write, Host, WriteError};
 use crate::core::{cli, shown, stats};
 use std::ffi::{c_char, c_int, CStr};
 
@@ -97,7 +97,13 @@ pub extern "C" fn fprs_cli_show(fd: c_int, argc: c_int, argv: *const *const c_ch
                 let changed = STORE
                     .change_of(name)
                     .map(|(when, by)| (local_time(when), by));
-                print(fd, &cli::show(name, &presence, changed));
+                let mut text = cli::show(name, &presence, changed);
+                if let Some(timing) = presence.timing() {
+                    let when = local_time(timing.deadline_ms / 1000);
+                    let in_ms = timing.deadline_ms.saturating_sub(Asterisk.now_ms());
+                    text.extend(cli::show_expiry(timing, &when, in_ms.div_ceil(1000)));
+                }
+                print(fd, &text);
                 RESULT_SUCCESS as c_int
             }
             Err(error) => refuse(

@@ -3,6 +3,7 @@
 
 use super::bindings::{self, ast_presence_state as ast_state};
 use super::boundary::c_bytes;
+use crate::core::device_state::DeviceState;
 use crate::core::meta::Source;
 use crate::core::state::PresenceState;
 use crate::core::store::{Host, Name, Store, WriteError};
@@ -73,6 +74,10 @@ impl Host for Asterisk {
         done
     }
 
+    fn announce_device(&self, name: &[u8], state: DeviceState) {
+        super::devstate::announce(name, state);
+    }
+
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
         with_provider(name, |provider| {
             let Some(provider) = provider else {
@@ -127,6 +132,10 @@ pub(crate) fn set_log_changes(on: bool) {
     LOG_CHANGES.store(on, Relaxed);
 }
 
+pub(crate) fn log_changes() -> bool {
+    LOG_CHANGES.load(Relaxed)
+}
+
 /// Writes `value` to `provider` from any path (dialplan, CLI, AMI); with `log_changes` on, a
 /// NOTICE records each accepted write.
 #[inline(always)]
@@ -160,7 +169,7 @@ pub(crate) fn delete(provider: &CStr, source: &Source) -> Result<(), WriteError>
 
 /// Calls `f` with `CustomPresence:<name>` as a C string (`None` if the name holds a NUL),
 /// built on the stack for names of usual length so an announcement allocates nothing.
-fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
+pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
     let prefix = PROVIDER_PREFIX.as_bytes();
     let len = prefix.len() + name.len() + 1;
     let mut on_stack = [0u8; 256];
@@ -219,18 +228,21 @@ pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R
 
 /// Re-reads AstDB into the store, warns about entries that cannot be used, and returns the
 /// names whose announced state changed. On a reload (`reloading`), a changed state that has no
-/// record of its change is recorded as changed by the reload.
+/// record of its change is recorded as changed by the reload. The records go first: they hold
+/// the expiries of timed states, which the states' load restores (or applies, if passed).
 pub(crate) fn reload_from_astdb(reloading: bool) -> Vec<Name> {
-    let replaced = with_astdb_entries(|entries| STORE.replace_all(entries));
     let broken = with_astdb_family(META_FAMILY, |records| STORE.replace_meta(records));
     for (name, error) in broken {
         warning!(
             "Ignoring the record {}/{}: {error}. `presencestate show` shows its state's last \
-             change as unknown until the state changes again.",
+             change as unknown until the state changes again, and an expiry it may hold is \
+             not applied.",
             shown(META_FAMILY.to_bytes()),
             shown(&name)
         );
     }
+    let replaced = with_astdb_entries(|entries| STORE.replace_all(entries, Asterisk.now_ms()));
+    super::expiry::report_load(&replaced);
     if reloading {
         STORE.record_reloaded(&Asterisk, &replaced.changed);
     }

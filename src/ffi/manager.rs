@@ -63,6 +63,7 @@ pub extern "C" fn fprs_ami_set(s: *mut mansession, m: *const message) -> c_int {
                 subtype: header(m, c"Subtype"),
                 message: header(m, c"Message"),
                 encoded: header(m, c"Encoded"),
+                expiry: header(m, c"Expiry"),
             }
         };
         let result = checked(ami::value_for_set(&action)).and_then(|value| {

@@ -8,6 +8,8 @@ mod log;
 mod boundary;
 mod cli;
 mod config;
+mod devstate;
+mod expiry;
 mod function;
 mod host;
 mod manager;

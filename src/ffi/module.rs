@@ -3,6 +3,7 @@
 use super::bindings::{self, ast_module_load_result as LoadResult};
 use super::boundary::guard;
 use super::config;
+use super::devstate;
 use super::host::{self, reload_from_astdb, Asterisk, STORE};
 use crate::core::config::Config;
 use crate::core::PROVIDER_LABEL;
@@ -75,12 +76,26 @@ fn unregister_tests() {
     unsafe { bindings::fprs_shim_unregister_tests() };
 }
 
-/// In registration order; unload undoes them in reverse.
-const REGISTRATIONS: [Registration; 5] = [
+fn start_expiry_thread() -> bool {
+    super::expiry::start()
+}
+
+fn stop_expiry_thread() {
+    super::expiry::stop();
+}
+
+/// In registration order; unload undoes them in reverse (so the expiry thread, which calls
+/// into everything else, is stopped and joined first).
+const REGISTRATIONS: [Registration; 7] = [
     Registration {
         what: "the CustomPresence presence provider",
         register: register_provider,
         unregister: unregister_provider,
+    },
+    Registration {
+        what: "the CustomPresence device-state provider",
+        register: devstate::register_provider,
+        unregister: devstate::unregister_provider,
     },
     Registration {
         what: "the PRESENCE_STATE function",
@@ -102,6 +117,11 @@ const REGISTRATIONS: [Registration; 5] = [
         register: register_tests,
         unregister: unregister_tests,
     },
+    Registration {
+        what: "the presence expiry thread",
+        register: start_expiry_thread,
+        unregister: stop_expiry_thread,
+    },
 ];
 
 /// Whether PRESENCE_STATE or the stock module is already there. The presence core offers no
@@ -114,10 +134,13 @@ fn someone_else_provides_presence() -> bool {
     }
 }
 
-/// Hands each part of the module its settings from presencestate.conf.
-fn apply(config: &Config) {
+/// Hands each part of the module its settings from presencestate.conf; true when the
+/// `[device_state]` table changed.
+fn apply(config: &Config) -> bool {
     STORE.set_record_changes(config.general.record_changes);
     host::set_log_changes(config.general.log_changes);
+    STORE.set_suppress_identical(config.general.suppress_identical);
+    STORE.set_device_states(&config.device_state)
 }
 
 #[no_mangle]
@@ -167,9 +190,14 @@ pub extern "C" fn fprs_unload() -> c_int {
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        apply(&config::read());
+        let table_changed = apply(&config::read());
         let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
+        if table_changed {
+            // Hints and BLF keys show the new mapping at once, not at each name's next change.
+            STORE.announce_device_states(&Asterisk);
+            notice!("The [device_state] table changed; announced every name's device state.");
+        }
         notice!(
             "Reloaded {} custom presence states from AstDB; {} changed.",
             STORE.len(),

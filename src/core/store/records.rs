@@ -1,9 +1,9 @@
 //! The store's `CustomPresenceMeta` records: one per name that has one, kept by stripe beside
 //! the writes of that name, rewritten on each change and handed to AstDB by the writer.
 
+use super::timed::{record_to_store, Put};
 use super::{fnv1a, lock_ignoring_poison, stripe_of, Host, Name, Store, Writing, STRIPES};
 use crate::core::meta::{self, Meta, MetaError, Source};
-use crate::core::value::Presence;
 use std::ffi::{CStr, CString};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -19,36 +19,42 @@ pub(super) fn unix_now() -> u64 {
 }
 
 impl Store {
-    /// Updates the meta record of `name` for a change to `new` by `source`; returns what to
-    /// store: `None` nothing, `Some(None)` delete the record, `Some(Some(record))`.
+    /// Updates the meta record of `name` for the change `put` made by `source`; returns what
+    /// to store: `None` nothing, `Some(None)` delete the record, `Some(Some(record))`. The
+    /// record kept in memory never holds the expiry of a timed state: that is added from the
+    /// state each time the record is stored (`timed::record_to_store`), so any later change
+    /// drops it; and it is stored even with `record_changes = no`.
     pub(super) fn note_change(
         &self,
         writing: &mut Writing,
         name: &[u8],
-        new: Option<&Presence>,
+        put: &Put,
         source: &Source,
     ) -> Option<Option<Record>> {
-        let Some(presence) = new else {
+        let Some(presence) = put.new.as_deref() else {
             writing.meta.remove(name);
             return Some(None);
         };
-        if !self.record_changes.load(Relaxed) {
+        let recording = self.record_changes.load(Relaxed);
+        if !recording && !put.changes_timing() {
             return None;
         }
-        let old = writing
-            .meta
-            .get(name)
-            .map_or(&b""[..], |record| record.to_bytes());
-        let rewritten = meta::rewrite_for_change(old, unix_now(), source, presence.stored());
-        // Escaping leaves no NUL in a record.
-        let record: Record = CString::new(rewritten).ok()?.into();
-        match writing.meta.get_mut(name) {
-            Some(slot) => *slot = Arc::clone(&record),
-            None => {
-                writing.meta.insert(name.to_vec(), Arc::clone(&record));
+        if recording {
+            let old = writing
+                .meta
+                .get(name)
+                .map_or(&b""[..], |record| record.to_bytes());
+            let rewritten = meta::rewrite_for_change(old, unix_now(), source, presence.stored());
+            // Escaping leaves no NUL in a record.
+            let record: Record = CString::new(rewritten).ok()?.into();
+            match writing.meta.get_mut(name) {
+                Some(slot) => *slot = record,
+                None => {
+                    writing.meta.insert(name.to_vec(), record);
+                }
             }
         }
-        Some(Some(record))
+        Some(record_to_store(writing.meta.get(name), Some(presence)))
     }
 
     /// Replaces every `CustomPresenceMeta` record with the stored `(name, record)` entries.
@@ -101,7 +107,12 @@ impl Store {
             let stripe = &self.stripes[stripe_of(fnv1a(name))];
             let record = {
                 let mut writing = lock_ignoring_poison(&stripe.writing);
-                self.note_change(&mut writing, name, Some(&presence), &Source::Reload)
+                let put = Put {
+                    timed_name: None,
+                    new: Some(presence),
+                    replaced: None,
+                };
+                self.note_change(&mut writing, name, &put, &Source::Reload)
             };
             if let (Some(Some(record)), Ok(name_c)) = (record, CString::new(&name[..])) {
                 if !host.persist_meta(&name_c, Some(&record)) {

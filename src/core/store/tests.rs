@@ -14,6 +14,8 @@ type Announced = Vec<(Vec<u8>, Option<(PresenceState, Vec<u8>, Vec<u8>)>)>;
 pub(crate) struct RecordingHost {
     pub db: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
     pub announced: Mutex<Announced>,
+    pub devices: Mutex<Vec<(Vec<u8>, DeviceState)>>,
+    pub now: std::sync::atomic::AtomicU64,
     pub removed: Mutex<Vec<Vec<u8>>>,
     pub meta: Mutex<MetaPuts>,
     pub fail: bool,
@@ -46,6 +48,12 @@ impl Host for RecordingHost {
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
         let seen = presence.map(|p| (p.state(), p.subtype().to_vec(), p.message().to_vec()));
         self.announced.lock().unwrap().push((name.to_vec(), seen));
+    }
+    fn announce_device(&self, name: &[u8], state: DeviceState) {
+        self.devices.lock().unwrap().push((name.to_vec(), state));
+    }
+    fn now_ms(&self) -> u64 {
+        self.now.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -222,13 +230,13 @@ fn load_keeps_records_and_reload_records_hand_edits() {
     let mut meta = Meta::default();
     meta.record_change(1000, &Source::Cli, b"away");
     let record = meta.encode();
-    store.replace_all(&[(b"a", b"away"), (b"stock", b"dnd")]);
+    store.replace_all(&[(b"a", b"away"), (b"stock", b"dnd")], 0);
     let broken = store.replace_meta(&[(b"a", &record), (b"x", b"no equals")]);
     assert_eq!(broken, vec![(b"x".to_vec(), MetaError::NoEquals(1))]);
     assert_eq!(store.change_of(b"a"), Some((1000, Source::Cli)));
     // Written by the stock module: no record.
     assert_eq!(store.change_of(b"stock"), None);
-    let replaced = store.replace_all(&[(b"a", b"xa"), (b"stock", b"dnd")]);
+    let replaced = store.replace_all(&[(b"a", b"xa"), (b"stock", b"dnd")], 0);
     store.record_reloaded(&host, &replaced.changed);
     assert_eq!(store.change_of(b"a").unwrap().1, Source::Reload);
     assert_eq!(store.change_of(b"stock"), None);
@@ -261,11 +269,14 @@ fn bad_writes_change_nothing() {
 fn load_keeps_full_names_and_skips_bad_entries() {
     let (host, store) = (RecordingHost::default(), Store::default());
     let long_name = vec![b'n'; 300];
-    let replaced = store.replace_all(&[
-        (b"team/alice", b"away,,In a meeting"),
-        (&long_name, b"dnd"),
-        (b"broken", b"bored,x"),
-    ]);
+    let replaced = store.replace_all(
+        &[
+            (b"team/alice", b"away,,In a meeting"),
+            (&long_name, b"dnd"),
+            (b"broken", b"bored,x"),
+        ],
+        0,
+    );
     assert_eq!(replaced.skipped.len(), 1);
     assert_eq!(replaced.skipped[0].name, b"broken");
     store.announce(&host, &replaced.changed);
@@ -284,8 +295,8 @@ fn load_keeps_full_names_and_skips_bad_entries() {
 #[test]
 fn reload_announces_only_what_changed() {
     let (host, store) = (RecordingHost::default(), Store::default());
-    store.replace_all(&[(b"a", b"away"), (b"b", b"dnd")]);
-    let replaced = store.replace_all(&[(b"a", b"away,,,"), (b"c", b"chat")]);
+    store.replace_all(&[(b"a", b"away"), (b"b", b"dnd")], 0);
+    let replaced = store.replace_all(&[(b"a", b"away,,,"), (b"c", b"chat")], 0);
     store.announce(&host, &replaced.changed);
     let mut announced: Vec<_> = host
         .announced
@@ -339,6 +350,9 @@ impl Host for Interleaving<'_> {
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
         self.recorded.announce(name, presence);
         self.run(&self.during_announce);
+    }
+    fn announce_device(&self, name: &[u8], state: DeviceState) {
+        self.recorded.announce_device(name, state);
     }
 }
 
