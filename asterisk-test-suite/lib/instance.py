@@ -120,6 +120,15 @@ class Installation:
                              text=True, timeout=30).stdout
         return out.split()[1]
 
+    def has_module(self, name):
+        """Whether module `name` (no .so) is installed in this Asterisk's module directory."""
+        return os.path.exists("%s%s/%s.so" % (self.root, self.moddir, name))
+
+    def has_app(self, name):
+        """Whether program `name` is installed in the root (where upstream's harness looks)."""
+        return any(os.access(self.root + d + "/" + name, os.X_OK)
+                   for d in ("/usr/bin", "/usr/sbin", "/bin", "/sbin"))
+
 
 def default_module():
     """The module scripts/build-module builds for the selected Asterisk."""

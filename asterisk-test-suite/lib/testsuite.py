@@ -736,11 +736,10 @@ def check_dependencies(spec, inst, mode, module_path):
             except ImportError:
                 ok = False
         elif kind == "app":
-            ok = any(os.access(root + d + "/" + name, os.X_OK)
-                     for d in ("/usr/bin", "/usr/sbin", "/bin", "/sbin"))
+            ok = inst.has_app(name)
         elif kind in ("asterisk", "module"):
             # Installed, as upstream checks; in mode ours our build counts as installed.
-            ok = (os.path.exists("%s%s/%s.so" % (root, inst.moddir, name)) or
+            ok = (inst.has_module(name) or
                   (mode == "ours" and name == instance.OUR_SO[:-3]
                    and os.path.exists(module_path or "")))
         elif kind == "buildoption":

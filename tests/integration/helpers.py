@@ -8,6 +8,17 @@ from instance import DEFAULT_MODULE, AsteriskInstance
 MODULE = os.environ.get("FPRS_MODULE", DEFAULT_MODULE)
 
 
+def requires(*dependencies):
+    """Marks a test as needing things a minimal Asterisk build may lack: ("module", "res_pjsip")
+    installed in the Asterisk under test, ("app", "sipp") in its root. run.py checks them before
+    the test: an unmet one fails it, or with --skip-unmet skips it with the reason (as
+    asterisk-test-suite/run does)."""
+    def mark(test):
+        test.dependencies = dependencies
+        return test
+    return mark
+
+
 def prepare(mode="ours", **kwargs):
     """An Asterisk with our module (mode "ours") or the stock one ("stock"), not yet started."""
     kwargs.setdefault("name", os.environ.get("FPRS_RUN_NAME", "run"))

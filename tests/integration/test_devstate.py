@@ -7,7 +7,7 @@ import re
 import subprocess
 import time
 
-from helpers import LogWatch, astdb, getvar, presence_changes, setvar, start
+from helpers import LogWatch, astdb, getvar, presence_changes, requires, setvar, start
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -199,6 +199,7 @@ def received_notifies(trace):
             and "NOTIFY sip:" in m and "<state>" in m]
 
 
+@requires(("module", "res_pjsip"), ("app", "sipp"))
 def test_an_ordinary_sip_phone_sees_presence_on_its_blf_key():
     with start(configs={"pjsip.conf": PJSIP_CONF, "extensions.conf": PHONES}) as ast:
         ami = ast.ami()
