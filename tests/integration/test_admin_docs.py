@@ -6,26 +6,29 @@ import shutil
 import subprocess
 
 from helpers import start
-from instance import DOC, default_root
+from instance import DOC, Installation, default_root
 
-DTD = "/usr/share/asterisk/documentation/appdocsxml.dtd"      # inside the root
+
+def dtd_path():
+    """The selected Asterisk's appdocsxml.dtd, as a path inside its root."""
+    return Installation().directories["astdatadir"] + "/documentation/appdocsxml.dtd"
 
 
 def test_the_xml_validates_against_asterisks_dtd():
-    root = default_root()
+    root, dtd = default_root(), dtd_path()
     subprocess.run(["chroot", root, "sh", "-c", "command -v xmllint >/dev/null || "
                     "apt-get -o DPkg::Lock::Timeout=900 install -y -q libxml2-utils >/dev/null"], check=True)
     copy = "/tmp/fprs-doc-%d.xml" % os.getpid()
     shutil.copyfile(DOC, root + copy)
     try:
-        checked = subprocess.run(["chroot", root, "xmllint", "--noout", "--nonet", "--dtdvalid", DTD, copy],
+        checked = subprocess.run(["chroot", root, "xmllint", "--noout", "--nonet", "--dtdvalid", dtd, copy],
                                  capture_output=True, text=True)
         # (xmllint may note that the DOCTYPE's relative DTD is not next to the copy; the
         # validity verdict is what counts.)
         assert checked.returncode == 0, checked.stderr
         assert "validity error" not in checked.stderr and "parser error" not in checked.stderr, checked.stderr
         broken = subprocess.run(["chroot", root, "sh", "-c", "sed 's/<synopsis>/<synopsys>/' %s > %s.bad && "
-                                 "xmllint --noout --nonet --dtdvalid %s %s.bad" % (copy, copy, DTD, copy)],
+                                 "xmllint --noout --nonet --dtdvalid %s %s.bad" % (copy, copy, dtd, copy)],
                                 capture_output=True, text=True)
         assert broken.returncode != 0, "xmllint accepted a broken copy: the check cannot fail"
     finally:
