@@ -75,10 +75,12 @@ class AsteriskInstance:
     astdb       path of an astdb.sqlite3 to start from (copied in), e.g. another run's
     run_dir     reuse this existing run directory (its astdb and logs) instead of a new one
     wrapper     a command (inside the root) Asterisk runs under, e.g. ["valgrind", ...]
+    launcher    a command (on the host) that runs the chroot, e.g. nsenter into a cluster
+                node's namespaces (tests/cluster/lib/cluster.py)
     """
 
     def __init__(self, mode="ours", module_path=DEFAULT_MODULE, configs=None, astdb=None,
-                 run_dir=None, root=None, name="run", wrapper=()):
+                 run_dir=None, root=None, name="run", wrapper=(), launcher=()):
         if mode not in ("ours", "stock"):
             raise ValueError("mode must be 'ours' or 'stock', not %r" % mode)
         self.root = root or default_root()
@@ -87,6 +89,7 @@ class AsteriskInstance:
                                 "(the root's /proc and /dev exist only there)")
         self.mode = mode
         self.wrapper = list(wrapper)
+        self.launcher = list(launcher)
         self.module_path = module_path
         self.configs = dict(configs or {})
         self.proc = None
@@ -239,7 +242,7 @@ messages => notice,warning,error,verbose(3)
         console = open(self.host("log", "console"), "ab")
         # As root without -U/-G: Asterisk must keep the rights to write its run directory.
         self.proc = subprocess.Popen(
-            ["chroot", self.root] + self.wrapper + ["asterisk", "-f", "-C", self.conf],
+            self.launcher + ["chroot", self.root] + self.wrapper + ["asterisk", "-f", "-C", self.conf],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
         console.close()
         deadline = time.monotonic() + timeout

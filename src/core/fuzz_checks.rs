@@ -20,6 +20,8 @@
 //! - `cli_args`: line 1 is the provider of `presencestate change` and also the word being
 //!   completed, line 2 the value it writes, the remaining lines are stored `name<TAB>value`
 //!   entries loaded before the change; `presencestate list` is then checked.
+//! - `cluster_wire`: one message from another server, as received (see `core::cluster::wire`);
+//!   its checks are in `core::cluster::fuzz_check`.
 //! - `read_args`: line 1 is the read's arguments (`provider,field[,options]`), the rest (after
 //!   the first `\n`) is the stored value of the state being read.
 
@@ -30,6 +32,8 @@ use super::read::{parse_read, render, Field, ReadError, ReadRequest};
 use super::state::PresenceState;
 use super::store::{name_for_write, Host, Name, Store, WriteError};
 use super::value::{Presence, ValueError};
+
+pub use super::cluster::fuzz_check::cluster_wire;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CStr, CString};
@@ -696,6 +700,11 @@ mod tests {
     #[test]
     fn cli_args_corpus() {
         replay("cli_args", super::cli_args);
+    }
+
+    #[test]
+    fn cluster_wire_corpus() {
+        replay("cluster_wire", super::cluster_wire);
     }
 
     #[test]

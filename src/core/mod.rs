@@ -7,6 +7,7 @@
 
 pub mod base64;
 pub mod cli;
+pub mod cluster;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_checks;
 pub mod read;

@@ -9,12 +9,18 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+mod remote;
+pub use remote::RemoteWrite;
+
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
     /// Stores `value` under family `CustomPresence`, key `name`. False when AstDB refused it.
     fn persist(&self, name: &CStr, value: &CStr) -> bool;
     /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
     fn announce(&self, name: &[u8], presence: Option<&Presence>);
+    /// A local write of `value` to `name` is in memory (called under the name's write lock,
+    /// in the order memory took the writes): the cluster versions and sends it from here.
+    fn committed(&self, _name: &[u8], _value: &CStr) {}
 }
 
 /// Why a write was refused. `Display` gives the WARNING text.
@@ -273,7 +279,11 @@ impl Store {
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
                 writing.in_flight.swap_remove(mine);
             }
-            let replaced = persisted.then(|| self.put(name, presence));
+            let replaced = persisted.then(|| {
+                let replaced = self.put(name, presence);
+                host.committed(name, value);
+                replaced
+            });
             if !writing.in_flight.contains(&hash) {
                 // No write with this hash is under way, so none of the names in `overlapped`
                 // with it is being put now; their puts may have landed in AstDB in another

@@ -1,0 +1,422 @@
+//! One server's side of the cluster: the version of every state, what to send, and what to do
+//! with what arrives. Driven by the FFI's CPG dispatch thread and by the store's commit hook;
+//! knows nothing of corosync itself.
+
+use super::resync::{bucket_of, digest, Member, Round};
+use super::version::{wall_clock_ms, wins, Clock, Version};
+use super::wire::{self, Batcher, Entry, Message};
+use crate::core::shown;
+use crate::core::store::{Host, Name, RemoteWrite, Store};
+use crate::core::value::Presence;
+use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long a round waits for every member's digest before deciding with those it has.
+pub const DIGEST_WAIT: Duration = Duration::from_secs(3);
+
+/// Where versions are kept across restarts (the module's own AstDB family).
+pub trait VersionStore {
+    fn save(&self, name: &[u8], record: &[u8]);
+}
+
+/// The stored record of a version: `wall_ms.counter.node fingerprint`, the fingerprint that of
+/// the value it versions, so a record left behind by a value changed otherwise (a crash
+/// between the two puts, `database put`) is not taken for the new value's version.
+pub fn record(version: Version, value: &[u8]) -> Vec<u8> {
+    format!("{version} {:016x}", fingerprint(value)).into_bytes()
+}
+
+/// The version `record` gives `value`, if it is a record of this very value.
+pub fn parse_record(record: &[u8], value: &[u8]) -> Option<Version> {
+    let text = std::str::from_utf8(record).ok()?;
+    let (version, print) = text.split_once(' ')?;
+    (u64::from_str_radix(print, 16).ok()? == fingerprint(value))
+        .then(|| version.parse().ok())
+        .flatten()
+}
+
+fn fingerprint(value: &[u8]) -> u64 {
+    value.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Counters shown by `presencestate cluster`.
+#[derive(Default)]
+pub struct Stats {
+    pub messages_sent: AtomicU64,
+    pub messages_received: AtomicU64,
+    pub messages_dropped: AtomicU64,
+    pub entries_sent: AtomicU64,
+    pub entries_applied: AtomicU64,
+    pub conflicts: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The last completed resynchronisation.
+#[derive(Clone, Debug)]
+pub struct ResyncReport {
+    pub finished_unix_ms: u64,
+    pub members: usize,
+    pub names_applied: u64,
+    pub names_sent: u64,
+    pub took: Duration,
+}
+
+#[derive(Default)]
+struct Outbox {
+    /// Local writes not yet packed into messages: name, value, version.
+    live: Vec<(Vec<u8>, Vec<u8>, Version)>,
+    messages: VecDeque<Vec<u8>>,
+}
+
+struct Sync {
+    me: Option<Member>,
+    members: Vec<Member>,
+    round: Option<(Round, Instant, u64, u64)>,
+    last: Option<ResyncReport>,
+}
+
+pub struct Replica {
+    clock: Clock,
+    versions: Mutex<HashMap<Name, Version>>,
+    outbox: Mutex<Outbox>,
+    sync: Mutex<Sync>,
+    joined: AtomicBool,
+    pub stats: Stats,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A received entry's claim, decided under the name's write lock (see [`Store::apply_remote`]).
+struct Incoming<'a> {
+    replica: &'a Replica,
+    name: &'a [u8],
+    version: Version,
+    value: &'a [u8],
+}
+
+impl RemoteWrite for Incoming<'_> {
+    fn wins(&self, held: Option<&Presence>, commit: bool) -> bool {
+        let mut versions = lock(&self.replica.versions);
+        let held = held.map(|p| {
+            let version = versions.get(self.name).copied().unwrap_or(Version::UNKNOWN);
+            (version, p.stored())
+        });
+        let wins = wins(self.version, self.value, held);
+        if wins && commit {
+            versions.insert(self.name.into(), self.version);
+        }
+        wins
+    }
+}
+
+impl Replica {
+    pub fn new(node: u32) -> Replica {
+        Replica {
+            clock: Clock::new(node),
+            versions: Mutex::default(),
+            outbox: Mutex::default(),
+            sync: Mutex::new(Sync {
+                me: None,
+                members: Vec::new(),
+                round: None,
+                last: None,
+            }),
+            joined: AtomicBool::new(false),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Takes the stored versions (`(name, record)`) of the states `store` holds; a record that
+    /// does not match the stored value is ignored (that state's version is unknown).
+    pub fn load_versions(&self, store: &Store, records: &[(&[u8], &[u8])]) -> usize {
+        let mut versions = lock(&self.versions);
+        for &(name, text) in records {
+            if let Some(version) = store.get(name).and_then(|p| parse_record(text, p.stored())) {
+                versions.insert(name.into(), version);
+            }
+        }
+        versions.len()
+    }
+
+    /// The store's commit hook: versions a local write and queues it for the others.
+    pub fn local_commit(&self, name: &[u8], value: &[u8]) {
+        let version = self.clock.tick(wall_clock_ms());
+        lock(&self.versions).insert(name.into(), version);
+        // While not in the group, the next resynchronisation carries it instead.
+        if self.joined.load(Ordering::Relaxed) {
+            lock(&self.outbox)
+                .live
+                .push((name.to_vec(), value.to_vec(), version));
+        }
+    }
+
+    /// The next message to multicast, if any (local writes packed first); the versions of the
+    /// local writes packed are saved through `saved`.
+    pub fn next_message(&self, saved: &dyn VersionStore) -> Option<Vec<u8>> {
+        let live = std::mem::take(&mut lock(&self.outbox).live);
+        if !live.is_empty() {
+            let mut batcher = Batcher::default();
+            let mut count = 0;
+            for (name, value, version) in &live {
+                saved.save(name, &record(*version, value));
+                let entry = Entry {
+                    name,
+                    value,
+                    version: *version,
+                };
+                // Too large for one message (over 1 MB): the others get it at the next
+                // resynchronisation... which cannot carry it either, so it stays local.
+                count += u64::from(batcher.push(&entry));
+            }
+            add(&self.stats.entries_sent, count);
+            lock(&self.outbox).messages.extend(batcher.into_messages());
+        }
+        lock(&self.outbox).messages.pop_front()
+    }
+
+    /// A message corosync could not take yet (`CS_ERR_TRY_AGAIN`): sent first next time.
+    pub fn retry_later(&self, message: Vec<u8>) {
+        lock(&self.outbox).messages.push_front(message);
+    }
+
+    pub fn sent(&self) {
+        add(&self.stats.messages_sent, 1);
+    }
+
+    pub fn has_outgoing(&self) -> bool {
+        let outbox = lock(&self.outbox);
+        !outbox.live.is_empty() || !outbox.messages.is_empty()
+    }
+
+    /// Joined the group as `me` (node id and pid); versions of new writes carry the node id.
+    pub fn joined(&self, me: Member) {
+        self.clock.set_node(me.node);
+        lock(&self.sync).me = Some(me);
+        self.joined.store(true, Ordering::Relaxed);
+    }
+
+    /// Out of the group (corosync gone): nothing queued is sent; the next join resynchronises.
+    pub fn left_group(&self) {
+        self.joined.store(false, Ordering::Relaxed);
+        *lock(&self.outbox) = Outbox::default();
+        let mut sync = lock(&self.sync);
+        sync.members.clear();
+        sync.round = None;
+    }
+
+    pub fn is_joined(&self) -> bool {
+        self.joined.load(Ordering::Relaxed)
+    }
+
+    pub fn node(&self) -> u32 {
+        self.clock.node()
+    }
+
+    pub fn members(&self) -> Vec<Member> {
+        lock(&self.sync).members.clone()
+    }
+
+    pub fn last_resync(&self) -> Option<ResyncReport> {
+        lock(&self.sync).last.clone()
+    }
+
+    /// A membership change. Someone joined: a new round starts with this server's digest.
+    /// Someone left: the round under way stops waiting for them.
+    pub fn membership(&self, store: &Store, members: &[Member], left: &[Member], joined: bool) {
+        let mut sync = lock(&self.sync);
+        sync.members = members.to_vec();
+        sync.members.sort_unstable();
+        let Some(me) = sync.me else { return };
+        if joined {
+            let round = Round::new(me, members);
+            let held = self.held(store);
+            let digest = digest(held.iter().map(|(n, v, _)| (&n[..], *v)));
+            lock(&self.outbox)
+                .messages
+                .push_back(wire::encode_digest(round.id, &digest));
+            let applied = self.stats.entries_applied.load(Ordering::Relaxed);
+            let sent = self.stats.entries_sent.load(Ordering::Relaxed);
+            sync.round = Some((round, Instant::now(), applied, sent));
+        } else if let Some((round, ..)) = sync.round.as_mut() {
+            if let Some(buckets) = round.on_left(left) {
+                let id = round.id;
+                drop(sync);
+                self.send_buckets(store, id, &buckets);
+            }
+        }
+    }
+
+    /// Every state held with its version, for digests and resynchronisation.
+    fn held(&self, store: &Store) -> Vec<(Name, Version, std::sync::Arc<Presence>)> {
+        let snapshot = store.snapshot();
+        let versions = lock(&self.versions);
+        snapshot
+            .into_iter()
+            .map(|(name, presence)| {
+                let version = versions.get(&name).copied().unwrap_or(Version::UNKNOWN);
+                (name, version, presence)
+            })
+            .collect()
+    }
+
+    fn send_buckets(&self, store: &Store, round: u64, buckets: &[usize]) {
+        let mut wanted = vec![false; super::resync::BUCKETS];
+        for &b in buckets {
+            wanted[b] = true;
+        }
+        let mut batcher = Batcher::default();
+        let mut count = 0;
+        if !buckets.is_empty() {
+            for (name, version, presence) in self.held(store) {
+                if wanted[bucket_of(&name)] {
+                    count += u64::from(batcher.push(&Entry {
+                        name: &name,
+                        value: presence.stored(),
+                        version,
+                    }));
+                }
+            }
+        }
+        add(&self.stats.entries_sent, count);
+        let mut outbox = lock(&self.outbox);
+        outbox.messages.extend(batcher.into_messages());
+        outbox.messages.push_back(wire::encode_done(round));
+    }
+
+    /// Called now and then by the dispatch thread: a round whose digests did not all come
+    /// within [`DIGEST_WAIT`] is decided with those that did.
+    pub fn tick(&self, store: &Store) {
+        let mut sync = lock(&self.sync);
+        let Some((round, started, ..)) = sync.round.as_mut() else {
+            return;
+        };
+        if round.is_evaluated() || started.elapsed() < DIGEST_WAIT {
+            return;
+        }
+        if let Some(buckets) = round.on_timeout() {
+            let id = round.id;
+            drop(sync);
+            self.send_buckets(store, id, &buckets);
+        }
+    }
+
+    /// A message delivered by CPG from `from`. `Err` holds why it was dropped (nothing
+    /// changed); the caller logs it, rate-limited.
+    pub fn receive(
+        &self,
+        from: Member,
+        bytes: &[u8],
+        store: &Store,
+        host: &dyn Host,
+        saved: &dyn VersionStore,
+    ) -> Result<(), String> {
+        add(&self.stats.messages_received, 1);
+        let result = self.handle(from, bytes, store, host, saved);
+        if result.is_err() {
+            add(&self.stats.messages_dropped, 1);
+        }
+        result
+    }
+
+    fn handle(
+        &self,
+        from: Member,
+        bytes: &[u8],
+        store: &Store,
+        host: &dyn Host,
+        saved: &dyn VersionStore,
+    ) -> Result<(), String> {
+        let message = wire::decode(bytes).map_err(|e| e.to_string())?;
+        let me = lock(&self.sync).me;
+        match message {
+            Message::Entries(_) if Some(from) == me => Ok(()),
+            Message::Entries(entries) => self.apply(&entries, store, host, saved),
+            Message::Digest { round, digest } => {
+                let mut sync = lock(&self.sync);
+                let Some((current, ..)) = sync.round.as_mut().filter(|(r, ..)| r.id == round)
+                else {
+                    return Ok(()); // a digest of a round this server is no longer in
+                };
+                if let Some(buckets) = current.on_digest(from, digest) {
+                    drop(sync);
+                    self.send_buckets(store, round, &buckets);
+                }
+                Ok(())
+            }
+            Message::Done { round } => {
+                let mut sync = lock(&self.sync);
+                let members = sync.members.len();
+                let Some((current, started, applied, sent)) =
+                    sync.round.as_mut().filter(|(r, ..)| r.id == round)
+                else {
+                    return Ok(());
+                };
+                if current.on_done(from) {
+                    let report = ResyncReport {
+                        finished_unix_ms: wall_clock_ms(),
+                        members,
+                        names_applied: self.stats.entries_applied.load(Ordering::Relaxed)
+                            - *applied,
+                        names_sent: self.stats.entries_sent.load(Ordering::Relaxed) - *sent,
+                        took: started.elapsed(),
+                    };
+                    sync.last = Some(report);
+                    sync.round = None;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies each entry that is newer than ours. The whole message is checked first: one
+    /// bad entry drops it all.
+    fn apply(
+        &self,
+        entries: &[Entry<'_>],
+        store: &Store,
+        host: &dyn Host,
+        saved: &dyn VersionStore,
+    ) -> Result<(), String> {
+        let mut checked = Vec::with_capacity(entries.len());
+        for entry in entries {
+            Presence::parse(entry.value)
+                .map_err(|e| format!("entry {}={}: {e}", shown(entry.name), shown(entry.value)))?;
+            let name = CString::new(entry.name).map_err(|_| "a NUL in a name".to_string())?;
+            let value = CString::new(entry.value).map_err(|_| "a NUL in a value".to_string())?;
+            checked.push((entry, name, value));
+        }
+        for (entry, name, value) in checked {
+            self.clock.observe(entry.version);
+            let incoming = Incoming {
+                replica: self,
+                name: entry.name,
+                version: entry.version,
+                value: entry.value,
+            };
+            match store.apply_remote(host, &name, &value, &incoming) {
+                Ok(true) => {
+                    add(&self.stats.entries_applied, 1);
+                    saved.save(entry.name, &record(entry.version, entry.value));
+                }
+                Ok(false) => {
+                    let ours = lock(&self.versions).get(entry.name).copied();
+                    if ours != Some(entry.version) {
+                        add(&self.stats.conflicts, 1);
+                    }
+                }
+                Err(error) => return Err(format!("entry {}: {error}", shown(entry.name))),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! Replicas wired through a simulated CPG: every message delivered to every member of the
+//! sender's partition, in one order, the sender included, as corosync does.
+
+use super::replica::{Replica, VersionStore};
+use super::resync::Member;
+use crate::core::store::tests::RecordingHost;
+use crate::core::store::{Host, Store};
+use crate::core::value::Presence;
+use std::collections::BTreeMap;
+use std::ffi::{CStr, CString};
+
+struct NoVersions;
+impl VersionStore for NoVersions {
+    fn save(&self, _: &[u8], _: &[u8]) {}
+}
+
+/// The store's host on one server: records, and hands local commits to the replica.
+struct Wired<'a> {
+    host: &'a RecordingHost,
+    replica: &'a Replica,
+}
+
+impl Host for Wired<'_> {
+    fn persist(&self, name: &CStr, value: &CStr) -> bool {
+        self.host.persist(name, value)
+    }
+    fn announce(&self, name: &[u8], presence: Option<&Presence>) {
+        self.host.announce(name, presence)
+    }
+    fn committed(&self, name: &[u8], value: &CStr) {
+        self.replica.local_commit(name, value.to_bytes())
+    }
+}
+
+struct Server {
+    store: Store,
+    host: RecordingHost,
+    replica: Replica,
+    me: Member,
+}
+
+struct Net {
+    servers: Vec<Server>,
+    partitions: Vec<Vec<usize>>,
+}
+
+impl Net {
+    fn new(count: u32) -> Net {
+        let servers = (1..=count)
+            .map(|node| Server {
+                store: Store::default(),
+                host: RecordingHost::default(),
+                replica: Replica::new(0),
+                me: Member {
+                    node,
+                    pid: 1000 + node,
+                },
+            })
+            .collect();
+        Net {
+            servers,
+            partitions: Vec::new(),
+        }
+    }
+
+    fn write(&self, i: usize, name: &str, value: &str) {
+        let s = &self.servers[i];
+        let wired = Wired {
+            host: &s.host,
+            replica: &s.replica,
+        };
+        let provider = CString::new(format!("CustomPresence:{name}")).unwrap();
+        s.store
+            .write(&wired, &provider, &CString::new(value).unwrap())
+            .unwrap();
+    }
+
+    /// Sets the partitions; each member of a partition that gained someone sees a join.
+    fn split(&mut self, partitions: Vec<Vec<usize>>) {
+        for part in &partitions {
+            let members: Vec<Member> = part.iter().map(|&i| self.servers[i].me).collect();
+            for &i in part {
+                let s = &self.servers[i];
+                if !s.replica.is_joined() {
+                    s.replica.joined(s.me);
+                }
+                let before: Vec<usize> = self
+                    .partitions
+                    .iter()
+                    .find(|p| p.contains(&i))
+                    .cloned()
+                    .unwrap_or_default();
+                let gained = part.iter().any(|j| !before.contains(j));
+                let left: Vec<Member> = before
+                    .iter()
+                    .filter(|j| !part.contains(j))
+                    .map(|&j| self.servers[j].me)
+                    .collect();
+                s.replica.membership(&s.store, &members, &left, gained);
+            }
+        }
+        self.partitions = partitions;
+    }
+
+    /// Delivers until nobody has anything left to send.
+    fn pump(&self) {
+        loop {
+            let mut any = false;
+            for part in &self.partitions {
+                for &i in part {
+                    let sender = &self.servers[i];
+                    while let Some(message) = sender.replica.next_message(&NoVersions) {
+                        any = true;
+                        sender.replica.sent();
+                        for &j in part {
+                            let s = &self.servers[j];
+                            let wired = Wired {
+                                host: &s.host,
+                                replica: &s.replica,
+                            };
+                            s.replica
+                                .receive(sender.me, &message, &s.store, &wired, &NoVersions)
+                                .unwrap();
+                        }
+                    }
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    fn table(&self, i: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        self.servers[i]
+            .store
+            .snapshot()
+            .into_iter()
+            .map(|(n, p)| (n.to_vec(), p.stored().to_vec()))
+            .collect()
+    }
+}
+
+#[test]
+fn a_write_reaches_every_member_and_is_announced_there() {
+    let mut net = Net::new(3);
+    net.split(vec![vec![0, 1, 2]]);
+    net.pump();
+    net.write(0, "alice", "away,,Lunch");
+    net.pump();
+    for i in 1..3 {
+        let s = &net.servers[i];
+        assert_eq!(s.store.get(b"alice").unwrap().stored(), b"away,,Lunch");
+        assert_eq!(s.host.announced.lock().unwrap().len(), 1);
+        assert_eq!(s.host.db.lock().unwrap()[0].0, b"alice");
+    }
+    // Nobody sends it on again: one entries message in all.
+    let sent: u64 = net
+        .servers
+        .iter()
+        .map(|s| {
+            s.replica
+                .stats
+                .entries_sent
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    assert_eq!(sent, 1);
+}
+
+#[test]
+fn concurrent_writes_end_equal_everywhere_on_the_last_writer() {
+    let mut net = Net::new(3);
+    net.split(vec![vec![0, 1, 2]]);
+    net.pump();
+    for round in 0..50 {
+        net.write(0, "x", &format!("away,,one {round}"));
+        net.write(1, "x", &format!("dnd,,two {round}"));
+        if round % 7 == 0 {
+            net.pump();
+        }
+    }
+    net.pump();
+    assert_eq!(net.table(0), net.table(1));
+    assert_eq!(net.table(1), net.table(2));
+}
+
+#[test]
+fn a_partition_heals_to_the_last_writer_of_each_name_with_nothing_lost() {
+    let mut net = Net::new(3);
+    net.split(vec![vec![0, 1, 2]]);
+    for i in 0..300 {
+        net.write(i % 3, &format!("old{i}"), "available");
+    }
+    net.pump();
+    net.split(vec![vec![0, 1], vec![2]]);
+    net.pump();
+    net.write(0, "left-only", "away");
+    net.write(2, "right-only", "dnd");
+    net.write(2, "both", "xa,,right first");
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    net.write(1, "both", "chat,,left later");
+    net.write(2, "old5", "dnd,,changed right");
+    net.pump();
+    net.split(vec![vec![0, 1, 2]]);
+    net.pump();
+    let table = net.table(0);
+    assert_eq!(table, net.table(1));
+    assert_eq!(table, net.table(2));
+    assert_eq!(table.len(), 303);
+    assert_eq!(table[&b"both"[..]], b"chat,,left later");
+    assert_eq!(table[&b"old5"[..]], b"dnd,,changed right");
+    assert_eq!(table[&b"left-only"[..]], b"away");
+    assert_eq!(table[&b"right-only"[..]], b"dnd");
+    let report = net.servers[2]
+        .replica
+        .last_resync()
+        .expect("a resync report");
+    assert_eq!(report.members, 3);
+    assert!(report.names_applied >= 2, "{report:?}");
+}
+
+#[test]
+fn a_fresh_server_gets_every_state_and_only_one_server_sends_them() {
+    let mut net = Net::new(3);
+    net.split(vec![vec![0, 1]]);
+    for i in 0..2000 {
+        net.write(i % 2, &format!("n{i}"), "away");
+    }
+    net.pump();
+    net.split(vec![vec![0, 1, 2]]);
+    net.pump();
+    assert_eq!(net.table(2).len(), 2000);
+    assert_eq!(net.table(2), net.table(0));
+    let resent = net.servers[2]
+        .replica
+        .last_resync()
+        .map(|r| r.names_applied)
+        .unwrap();
+    assert_eq!(resent, 2000);
+}
+
+#[test]
+fn garbage_is_dropped_and_changes_nothing() {
+    let mut net = Net::new(2);
+    net.split(vec![vec![0, 1]]);
+    net.write(0, "a", "away");
+    net.pump();
+    let s = &net.servers[1];
+    let wired = Wired {
+        host: &s.host,
+        replica: &s.replica,
+    };
+    let stranger = Member { node: 9, pid: 9 };
+    let mut bad_value = vec![1u8, 1, 1, 0, 0, 0];
+    bad_value.extend_from_slice(&[0; 16]);
+    bad_value.extend_from_slice(&1u32.to_le_bytes());
+    bad_value.push(b'a');
+    bad_value.extend_from_slice(&5u32.to_le_bytes());
+    bad_value.extend_from_slice(b"bored");
+    for garbage in [&b"hello"[..], b"", &[1, 1, 255, 255], &bad_value] {
+        let result = s
+            .replica
+            .receive(stranger, garbage, &s.store, &wired, &NoVersions);
+        assert!(result.is_err(), "{garbage:?}");
+    }
+    assert_eq!(s.store.get(b"a").unwrap().stored(), b"away");
+    assert_eq!(
+        s.replica
+            .stats
+            .messages_dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+}
