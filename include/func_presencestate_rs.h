@@ -16,6 +16,7 @@
 #include "asterisk/stringfields.h"
 #include "asterisk/astdb.h"
 #include "asterisk/cli.h"
+#include "asterisk/config.h"
 #include "asterisk/logger.h"
 #include "asterisk/module.h"
 #include "asterisk/pbx.h"
@@ -38,6 +39,9 @@ enum ast_presence_state fprs_provider(const char *data, char **subtype, char **m
 /* CLI handlers after CLI_INIT: they return RESULT_SUCCESS, RESULT_SHOWUSAGE or RESULT_FAILURE. */
 int fprs_cli_list(int fd, int argc, const char *const *argv);
 int fprs_cli_change(int fd, int argc, const char *const *argv);
+#ifdef FPRS_CLUSTER
+int fprs_cli_cluster(int fd, int argc, const char *const *argv);
+#endif
 /* The n-th state name completing word, from Asterisk's allocator, or NULL. */
 char *fprs_cli_complete_state(const char *word, int n);
 
@@ -62,6 +66,12 @@ int fprs_shim_str_set(struct ast_str **buf, ssize_t maxlen, const char *bytes, s
 struct ast_str *fprs_shim_str_create(size_t init_len);
 const char *fprs_shim_str_bytes(struct ast_str *buf, size_t *len);
 void fprs_shim_cli_print(int fd, const char *bytes, size_t len);
+#ifdef FPRS_CLUSTER
+/* Calls each(data, name, value, line) for every variable of [category] in file (a config file
+ * name); 0 (also when the file is missing), or -1 when the file does not parse. */
+int fprs_shim_config_section(const char *file, const char *category,
+	void (*each)(void *data, const char *name, const char *value, int lineno), void *data);
+#endif
 
 int fprs_shim_register_function(void);
 int fprs_shim_unregister_function(void);

@@ -73,6 +73,11 @@ impl Host for Asterisk {
             }
         });
     }
+
+    #[cfg(feature = "cluster")]
+    fn committed(&self, name: &[u8], value: &CStr) {
+        super::cluster::committed(name, value);
+    }
 }
 
 /// Calls `f` with `CustomPresence:<name>` as a C string (`None` if the name holds a NUL),
@@ -97,10 +102,15 @@ fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
 /// AstDB's answer (no copies). Keys come back as `/CustomPresence/<name>`; the name is
 /// everything after that prefix, `/` included.
 pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
-    let prefix = [b"/", PROVIDER_LABEL.as_bytes(), b"/"].concat();
+    with_family_entries(FAMILY, f)
+}
+
+/// As [`with_astdb_entries`], for any AstDB family.
+pub(crate) fn with_family_entries<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
+    let prefix = [b"/", family.to_bytes(), b"/"].concat();
     let mut entries = Vec::new();
-    // SAFETY: FAMILY is NUL-terminated; a NULL key tree asks for the whole family.
-    let tree = unsafe { bindings::ast_db_gettree(FAMILY.as_ptr(), std::ptr::null()) };
+    // SAFETY: family is NUL-terminated; a NULL key tree asks for the whole family.
+    let tree = unsafe { bindings::ast_db_gettree(family.as_ptr(), std::ptr::null()) };
     let mut entry = tree;
     while !entry.is_null() {
         // SAFETY: entry is a node of the list ast_db_gettree returned, alive until freetree

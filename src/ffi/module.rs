@@ -123,6 +123,8 @@ pub extern "C" fn fprs_load() -> LoadResult {
             }
         }
         STORE.announce(&Asterisk, &changed);
+        #[cfg(feature = "cluster")]
+        super::cluster::start(super::cluster_cli::read());
         LoadResult::AST_MODULE_LOAD_SUCCESS
     })
 }
@@ -130,6 +132,9 @@ pub extern "C" fn fprs_load() -> LoadResult {
 #[no_mangle]
 pub extern "C" fn fprs_unload() -> c_int {
     guard("unload", -1, || {
+        // The cluster thread writes to the store: stopped (and joined) first.
+        #[cfg(feature = "cluster")]
+        super::cluster::stop();
         REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
         STORE.clear();
         0
@@ -143,6 +148,14 @@ pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
         let changed = reload_from_astdb();
         STORE.announce(&Asterisk, &changed);
+        #[cfg(feature = "cluster")]
+        {
+            let config = super::cluster_cli::read();
+            if super::cluster::running_config().as_ref() != config.enabled.then_some(&config) {
+                super::cluster::stop();
+                super::cluster::start(config);
+            }
+        }
         notice!(
             "Reloaded {} custom presence states from AstDB; {} changed.",
             STORE.len(),

@@ -79,9 +79,31 @@ static char *cli_change(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a
 	return cli_result(fprs_cli_change(a->fd, a->argc, a->argv));
 }
 
+#ifdef FPRS_CLUSTER
+static char *cli_cluster(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate cluster";
+		e->usage =
+			"Usage: presencestate cluster\n"
+			"       Show whether presence is shared through Corosync CPG ([cluster] in\n"
+			"       presencestate.conf): node id, group, members, messages, conflicts and\n"
+			"       the last resynchronisation.\n";
+		return NULL;
+	case CLI_GENERATE:
+		return NULL;
+	}
+	return cli_result(fprs_cli_cluster(a->fd, a->argc, a->argv));
+}
+#endif
+
 static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_list, "List currently known custom presence states"),
 	AST_CLI_DEFINE(cli_change, "Change a custom presence state"),
+#ifdef FPRS_CLUSTER
+	AST_CLI_DEFINE(cli_cluster, "Show the presence cluster's state"),
+#endif
 };
 
 int fprs_shim_register_cli(void)
@@ -175,6 +197,30 @@ int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_sta
 	*message = presence->message;
 	return 0;
 }
+
+/* ---- Configuration ---------------------------------------------------------------------- */
+
+#ifdef FPRS_CLUSTER
+int fprs_shim_config_section(const char *file, const char *category,
+	void (*each)(void *data, const char *name, const char *value, int lineno), void *data)
+{
+	struct ast_flags flags = { 0 };
+	struct ast_config *cfg = ast_config_load2(file, AST_MODULE, flags);
+	struct ast_variable *var;
+
+	if (cfg == CONFIG_STATUS_FILEMISSING) {
+		return 0;
+	}
+	if (cfg == CONFIG_STATUS_FILEINVALID) {
+		return -1;
+	}
+	for (var = ast_variable_browse(cfg, category); var; var = var->next) {
+		each(data, var->name, var->value, var->lineno);
+	}
+	ast_config_destroy(cfg);
+	return 0;
+}
+#endif
 
 /* ---- Memory, strings, logging ------------------------------------------------------------- */
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod fuzz_check;
 pub mod replica;
 pub mod resync;
+pub mod status;
 pub mod version;
 pub mod wire;
 
