@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 /// The module's own AstDB family for versions (`wall_ms.counter.node fingerprint`), apart
 /// from the stock `CustomPresence` family. To be folded into `CustomPresenceMeta` records.
 const VERSION_FAMILY: &CStr = c"CustomPresenceVersion";
+/// Local writes are sent at most this often, packed together: under load, one CPG message
+/// (and one wake-up of this thread) carries many writes instead of one each.
+const COALESCE: Duration = Duration::from_millis(1);
 /// At most one WARNING about dropped messages per this long.
 const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 
@@ -274,6 +277,7 @@ fn run(shared: Arc<Shared>, wakee: UnixStream) {
     let mut next_attempt = Instant::now();
     let mut warned = false;
     let mut reported_resync = None;
+    let mut last_send = Instant::now();
     while !shared.stop.load(Ordering::Acquire) {
         if connection.is_none() && Instant::now() >= next_attempt {
             match Connection::open(&shared.config.group) {
@@ -306,6 +310,13 @@ fn run(shared: Arc<Shared>, wakee: UnixStream) {
         let mut retry_soon = false;
         let mut broken = None;
         if let Some(c) = &connection {
+            if shared.replica.has_outgoing() {
+                let since = last_send.elapsed();
+                if since < COALESCE {
+                    std::thread::sleep(COALESCE - since);
+                }
+                last_send = Instant::now();
+            }
             while let Some(message) = shared.replica.next_message(&AstdbVersions) {
                 match c.send(&message) {
                     Ok(()) => shared.replica.sent(),

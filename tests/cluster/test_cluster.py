@@ -19,12 +19,36 @@ writeprotect = yes
 
 [default]
 exten => 1000,hint,,CustomPresence:alice
+
+; fill-<N>-<prefix>: writes N states <prefix>0 .. <prefix>N-1 as fast as the dialplan goes, then
+; reports a UserEvent FillDone with the seconds it took (Asterisk's own clock).
+[bench]
+exten => _fill-X.,1,Answer()
+ same => n,Set(COUNT=${CUT(EXTEN,-,2)})
+ same => n,Set(PREFIX=${CUT(EXTEN,-,3)})
+ same => n,Set(i=0)
+ same => n,Set(START=${STRFTIME(,,%s%3q)})
+ same => n,While($[${i} < ${COUNT}])
+ same => n,Set(PRESENCE_STATE(CustomPresence:${PREFIX}${i})=away,,note ${i})
+ same => n,Set(i=$[${i} + 1])
+ same => n,EndWhile()
+ same => n,UserEvent(FillDone,Prefix: ${PREFIX},Count: ${i},Start: ${START},End: ${STRFTIME(,,%s%3q)})
+ same => n,Hangup()
 """
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+# No verbose lines: a fill of 100,000 writes would log 400,000 dialplan steps.
+LOGGER = """[general]
+dateformat = %F %T.%3q
+
+[logfiles]
+messages => notice,warning,error
+"""
+
+
 def configs(enabled=True):
-    files = {"extensions.conf": EXTENSIONS}
+    files = {"extensions.conf": EXTENSIONS, "logger.conf": LOGGER}
     if enabled:
         files["presencestate.conf"] = ENABLED
     return files
@@ -109,6 +133,35 @@ def getvar(ami, arguments):
     r = ami.action({"Action": "Getvar", "Variable": "PRESENCE_STATE(%s)" % arguments})
     assert r.get("Response") == "Success", r
     return r.get("Value", "")
+
+
+def fill(node, count, prefix, ami=None):
+    """Starts node's dialplan writing `count` states `<prefix><i>`; returns (ami, event mark)
+    to wait for its FillDone with `fill_done`."""
+    ami = ami or node.ami(events="user")
+    mark = ami.mark()
+    r = ami.action({"Action": "Originate", "Channel": "Local/fill-%d-%s@bench" % (count, prefix),
+                    "Application": "Wait", "Data": "3600", "Async": "true"})
+    assert r.get("Response") == "Success", r
+    return ami, mark
+
+
+def fill_done(started, prefix, timeout=300):
+    """The FillDone event of a `fill`: (start ms, end ms) by Asterisk's clock."""
+    ami, mark = started
+    event = ami.wait_for(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "FillDone"
+                         and e.get("Prefix") == prefix, timeout=timeout, start=mark)
+    return int(event["Start"]), int(event["End"])
+
+
+def count(node, prefix=""):
+    """How many CustomPresence states AstDB holds (whose name starts with `prefix`)."""
+    out = node.cli("database query \"SELECT count(*) AS states FROM astdb WHERE key LIKE "
+                   "'/CustomPresence/%s%%'\"" % prefix)
+    for line in out.splitlines():
+        if line.strip().startswith("states"):
+            return int(line.split()[-1])
+    raise AssertionError("database query gave no count: %r" % out)
 
 
 def warnings(node, fragment):
@@ -240,6 +293,48 @@ def test_5_a_node_without_corosync_works_alone_and_converges_when_it_is_back(clu
     table = wait_equal(cluster.nodes, size=7)
     assert table["alone0"] == "away,,written on node 2 alone" and table["others"].startswith("dnd"), table
     assert len(warnings(n2, "Presence cluster: ")) == 1
+
+
+def test_6_a_fresh_node_gets_100000_states_while_the_dialplan_keeps_running(cluster, size=100_000):
+    cluster.start()
+    n1, n2, n3 = cluster.nodes
+    in_parallel(lambda: n1.start_asterisk(configs()), lambda: n2.start_asterisk(configs()))
+    wait_group([n1, n2], 2)
+    start, end = fill_done(fill(n1, size, "s"), "s")
+    wait(lambda: count(n2) == size, "node 2 to hold %d states" % size, timeout=120, every=1)
+    print("    node 1 wrote %d states in %.1f s; node 2 had them all" % (size, (end - start) / 1000))
+    # Node 3 joins with an empty AstDB while node 1's dialplan keeps writing and answering.
+    a1 = n1.ami(events="off")
+    times, reading = [], [True]
+
+    def read_meanwhile():
+        while reading[0]:
+            t = time.monotonic()
+            assert getvar(a1, "CustomPresence:s0,value") == "away"
+            times.append(time.monotonic() - t)
+            time.sleep(0.005)
+    reader = threading.Thread(target=read_meanwhile)
+    reader.start()
+    try:
+        busy = fill(n1, 2000, "busy")
+        joined = time.monotonic()
+        n3.start_asterisk(configs())
+        busy_start, busy_end = fill_done(busy, "busy")
+        wait(lambda: count(n3) == size + 2000, "node 3 to hold every state", timeout=120, every=1)
+        took = time.monotonic() - joined
+    finally:
+        reading[0] = False
+        reader.join()
+    tables = [family(n) for n in cluster.nodes]
+    assert len(tables[0]) == size + 2000 and tables[0] == tables[1] == tables[2]
+    report = re.search(r"Last resynchronisation: .*", status(n3)).group(0)
+    times.sort()
+    print("    node 3 (empty AstDB) started and held all %d states %.1f s later; its %s"
+          % (size + 2000, took, report))
+    print("    meanwhile node 1 wrote 2000 more states in %.2f s and answered %d reads "
+          "(median %.1f ms, max %.1f ms)" % ((busy_end - busy_start) / 1000, len(times),
+                                             times[len(times) // 2] * 1000, times[-1] * 1000))
+    assert len(times) > 10 and times[-1] < 1.0, times[-5:]
 
 
 def test_7_garbage_from_a_foreign_member_is_dropped_and_changes_nothing(cluster):

@@ -32,6 +32,7 @@ from ami import AMIClient  # noqa: E402
 from instance import AMI_SECRET, AMI_USER, NS_ENV, RUNS, AsteriskInstance, default_root  # noqa: E402
 
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 SUBNET = "10.77.0."
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -48,6 +49,12 @@ ip link set lo up
 echo ready
 exec sleep infinity
 """
+
+
+def _die_with_parent():
+    """In a child before exec: SIGKILL when the harness dies, however it dies (unshare's
+    --kill-child then takes the node's PID 1, and with it the whole node)."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def children(pid):
@@ -77,6 +84,8 @@ quorum {{
 }}
 system {{
     state_dir: {node_dir}/corosync-state
+    # Three corosyncs at SCHED_RR 99 on two shared cores would pre-empt every Asterisk.
+    sched_rr: no
 }}
 logging {{
     to_logfile: yes
@@ -102,7 +111,8 @@ class Node:
         self.init = subprocess.Popen(
             ["unshare", "--mount", "--net", "--uts", "--pid", "--fork", "--kill-child",
              "--propagation", "private", "sh", "-c", NODE_INIT, "node-init", cluster.root, self.name],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True,
+            preexec_fn=_die_with_parent)
         if self.init.stdout.readline().strip() != b"ready":
             raise RuntimeError("%s: node init failed" % self.name)
         self.pid = children(self.init.pid)[0]
@@ -244,7 +254,8 @@ def in_netns(pid, function):
 class Hub:
     def __init__(self):
         self.proc = subprocess.Popen(["unshare", "--net", "sleep", "infinity"],
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         self.pid = self.proc.pid
         deadline = time.monotonic() + 5
         while os.readlink("/proc/%d/ns/net" % self.pid) == os.readlink("/proc/self/ns/net"):
