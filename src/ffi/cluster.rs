@@ -15,6 +15,8 @@ use crate::core::cluster::replica::{Replica, VersionStore};
 use crate::core::cluster::resync::Member;
 use crate::core::cluster::status::{self, Status};
 use crate::core::cluster::version::wall_clock_ms;
+use crate::core::cluster::wire::MAX_MESSAGE;
+use crate::core::{shown, PROVIDER_PREFIX};
 use std::ffi::{c_int, CStr, CString};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -96,7 +98,7 @@ impl VersionStore for AstdbVersions {
                 warning!(
                     "AstDB refused the cluster version of {}; after a restart that state \
                      counts as older than any other server's",
-                    crate::core::shown(name.to_bytes())
+                    shown(name.to_bytes())
                 );
             }
         }
@@ -365,6 +367,13 @@ fn run(shared: Arc<Shared>, wakee: UnixStream) {
             next_attempt = Instant::now() + interval;
         }
         shared.replica.tick(&STORE);
+        for name in shared.replica.take_too_large() {
+            warning!(
+                "Presence cluster: {PROVIDER_PREFIX}{} is larger than one cluster message \
+                 carries ({MAX_MESSAGE} bytes); it stays on this server only",
+                shown(&name)
+            );
+        }
         if let Some(report) = shared.replica.last_resync() {
             if reported_resync != Some(report.finished_unix_ms) {
                 reported_resync = Some(report.finished_unix_ms);

@@ -85,6 +85,8 @@ struct Sync {
 
 pub struct Replica {
     clock: Clock,
+    /// Names of states too large for any message: they stay on this server (the FFI warns).
+    too_large: Mutex<Vec<Vec<u8>>>,
     versions: Mutex<HashMap<Name, Version>>,
     outbox: Mutex<Outbox>,
     sync: Mutex<Sync>,
@@ -123,6 +125,7 @@ impl Replica {
     pub fn new(node: u32) -> Replica {
         Replica {
             clock: Clock::new(node),
+            too_large: Mutex::default(),
             versions: Mutex::default(),
             outbox: Mutex::default(),
             sync: Mutex::new(Sync {
@@ -174,14 +177,21 @@ impl Replica {
                     value,
                     version: *version,
                 };
-                // Too large for one message (over 1 MB): the others get it at the next
-                // resynchronisation... which cannot carry it either, so it stays local.
-                count += u64::from(batcher.push(&entry));
+                if batcher.push(&entry) {
+                    count += 1;
+                } else {
+                    lock(&self.too_large).push(name.clone());
+                }
             }
             add(&self.stats.entries_sent, count);
             lock(&self.outbox).messages.extend(batcher.into_messages());
         }
         lock(&self.outbox).messages.pop_front()
+    }
+
+    /// The names of states found too large to send since the last call.
+    pub fn take_too_large(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut lock(&self.too_large))
     }
 
     /// A message corosync could not take yet (`CS_ERR_TRY_AGAIN`): sent first next time.
@@ -279,11 +289,16 @@ impl Replica {
         if !buckets.is_empty() {
             for (name, version, presence) in self.held(store) {
                 if wanted[bucket_of(&name)] {
-                    count += u64::from(batcher.push(&Entry {
+                    let entry = Entry {
                         name: &name,
                         value: presence.stored(),
                         version,
-                    }));
+                    };
+                    if batcher.push(&entry) {
+                        count += 1;
+                    } else {
+                        lock(&self.too_large).push(name.to_vec());
+                    }
                 }
             }
         }

@@ -273,3 +273,23 @@ fn garbage_is_dropped_and_changes_nothing() {
         4
     );
 }
+
+#[test]
+fn a_state_too_large_for_a_message_stays_local_and_is_reported() {
+    let mut net = Net::new(2);
+    net.split(vec![vec![0, 1]]);
+    net.pump();
+    let huge = format!("away,,{}", "x".repeat(super::wire::MAX_MESSAGE));
+    net.write(0, "huge", &huge);
+    net.write(0, "small", "dnd");
+    net.pump();
+    assert_eq!(
+        net.servers[0].replica.take_too_large(),
+        vec![b"huge".to_vec()]
+    );
+    assert!(net.servers[0].replica.take_too_large().is_empty());
+    assert_eq!(
+        net.table(1).keys().collect::<Vec<_>>(),
+        [&b"small".to_vec()]
+    );
+}
