@@ -20,16 +20,19 @@ writeprotect = yes
 [default]
 exten => 1000,hint,,CustomPresence:alice
 
-; fill-<N>-<prefix>: writes N states <prefix>0 .. <prefix>N-1 as fast as the dialplan goes, then
-; reports a UserEvent FillDone with the seconds it took (Asterisk's own clock).
+; fill-<N>-<prefix>[-<state>]: writes N states <prefix>0 .. <prefix>N-1 (state away unless
+; given) as fast as the dialplan goes, then reports a UserEvent FillDone with its start and end
+; (milliseconds, Asterisk's own clock).
 [bench]
 exten => _fill-X.,1,Answer()
  same => n,Set(COUNT=${CUT(EXTEN,-,2)})
  same => n,Set(PREFIX=${CUT(EXTEN,-,3)})
+ same => n,Set(STATE=${CUT(EXTEN,-,4)})
+ same => n,Set(STATE=${IF($["${STATE}" = ""]?away:${STATE})})
  same => n,Set(i=0)
  same => n,Set(START=${STRFTIME(,,%s%3q)})
  same => n,While($[${i} < ${COUNT}])
- same => n,Set(PRESENCE_STATE(CustomPresence:${PREFIX}${i})=away,,note ${i})
+ same => n,Set(PRESENCE_STATE(CustomPresence:${PREFIX}${i})=${STATE},,note ${i})
  same => n,Set(i=$[${i} + 1])
  same => n,EndWhile()
  same => n,UserEvent(FillDone,Prefix: ${PREFIX},Count: ${i},Start: ${START},End: ${STRFTIME(,,%s%3q)})
@@ -135,12 +138,13 @@ def getvar(ami, arguments):
     return r.get("Value", "")
 
 
-def fill(node, count, prefix, ami=None):
+def fill(node, count, prefix, ami=None, state=""):
     """Starts node's dialplan writing `count` states `<prefix><i>`; returns (ami, event mark)
     to wait for its FillDone with `fill_done`."""
     ami = ami or node.ami(events="user")
     mark = ami.mark()
-    r = ami.action({"Action": "Originate", "Channel": "Local/fill-%d-%s@bench" % (count, prefix),
+    channel = "Local/fill-%d-%s%s@bench" % (count, prefix, "-" + state if state else "")
+    r = ami.action({"Action": "Originate", "Channel": channel,
                     "Application": "Wait", "Data": "3600", "Async": "true"})
     assert r.get("Response") == "Success", r
     return ami, mark
