@@ -171,8 +171,7 @@ pub(crate) fn stop() {
 }
 
 /// `presencestate cluster`.
-pub(crate) fn status_text(connected_hint: bool) -> String {
-    let _ = connected_hint;
+pub(crate) fn status_text() -> String {
     let Some(shared) = active() else {
         return status::disabled();
     };
@@ -195,6 +194,9 @@ struct Dispatcher(Arc<Shared>);
 impl Events for Dispatcher {
     fn delivered(&self, from: Member, message: &[u8]) {
         let shared = &self.0;
+        if shared.stop.load(Ordering::Acquire) {
+            return; // unloading: a large resynchronisation must not hold `module unload` up
+        }
         if let Err(reason) =
             shared
                 .replica

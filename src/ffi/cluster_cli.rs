@@ -16,7 +16,7 @@ pub extern "C" fn fprs_cli_cluster(fd: c_int, argc: c_int, _argv: *const *const 
         if argc != 2 {
             return RESULT_SHOWUSAGE as c_int;
         }
-        let text = super::cluster::status_text(true);
+        let text = super::cluster::status_text();
         // SAFETY: text is valid for its length and only read during the call.
         unsafe { bindings::fprs_shim_cli_print(fd, text.as_ptr().cast(), text.len()) };
         RESULT_SUCCESS as c_int

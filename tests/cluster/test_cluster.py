@@ -388,3 +388,35 @@ def test_9_disabled_by_default_no_cpg_connection_and_no_sharing(cluster):
     with open("/proc/%d/maps" % asterisk_pid) as f:
         assert "libcpg" not in f.read(), "libcpg is mapped though the cluster is off"
     assert GROUP not in n1.run("corosync-cpgtool", check=False)
+
+
+def threads(node):
+    """The names of the threads of node's Asterisk."""
+    pid = children(node.asterisk.proc.pid)[0]
+    names = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                names.append(f.read().strip())
+        except FileNotFoundError:
+            pass
+    return names
+
+
+def test_10_unload_stops_and_joins_the_cluster_thread_load_rejoins(cluster):
+    up(cluster)
+    n1, n2, n3 = cluster.nodes
+    assert threads(n2).count("fprs-cluster") == 1
+    for _ in range(3):
+        n2.cli("module unload func_presencestate_rs.so")
+        assert "fprs-cluster" not in threads(n2), "the cluster thread outlived unload"
+        wait_group([n1, n3], 2)
+        setvar(n1.ami(events="off"), "while_unloaded", "away")
+        n2.cli("module load func_presencestate_rs.so")
+        wait_group(cluster.nodes, 3)
+        assert threads(n2).count("fprs-cluster") == 1
+    n2.cli("module reload func_presencestate_rs.so")
+    assert threads(n2).count("fprs-cluster") == 1
+    setvar(n2.ami(events="off"), "after_reload", "dnd")
+    table = wait_equal(cluster.nodes, size=2)
+    assert table == {"while_unloaded": "away", "after_reload": "dnd"}, table
