@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod remote;
@@ -19,7 +20,8 @@ pub trait Host {
     /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
     fn announce(&self, name: &[u8], presence: Option<&Presence>);
     /// A local write of `value` to `name` is in memory (called under the name's write lock,
-    /// in the order memory took the writes): the cluster versions and sends it from here.
+    /// in the order memory took the writes, and only while [`Store::replicate`] is on): the
+    /// cluster versions and sends it from here.
     fn committed(&self, _name: &[u8], _value: &CStr) {}
 }
 
@@ -150,6 +152,9 @@ impl Hasher for FnvHasher {
 pub struct Store {
     states: RwLock<States>,
     stripes: [Stripe; STRIPES],
+    /// Whether writes go to [`Host::committed`] (the cluster is on): one load per write
+    /// when it is off.
+    replicating: AtomicBool,
 }
 
 #[derive(Default)]
@@ -195,6 +200,7 @@ impl Default for Store {
         Store {
             states: RwLock::default(),
             stripes: std::array::from_fn(|_| Stripe::default()),
+            replicating: AtomicBool::new(false),
         }
     }
 }
@@ -249,6 +255,11 @@ impl Store {
         self.read().get(name).cloned()
     }
 
+    /// Turns the commit hook on (the cluster started) or off.
+    pub fn replicate(&self, on: bool) {
+        self.replicating.store(on, Ordering::Relaxed);
+    }
+
     pub fn len(&self) -> usize {
         self.read().len()
     }
@@ -279,11 +290,10 @@ impl Store {
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
                 writing.in_flight.swap_remove(mine);
             }
-            let replaced = persisted.then(|| {
-                let replaced = self.put(name, presence);
+            let replaced = persisted.then(|| self.put(name, presence));
+            if persisted && self.replicating.load(Ordering::Relaxed) {
                 host.committed(name, value);
-                replaced
-            });
+            }
             if !writing.in_flight.contains(&hash) {
                 // No write with this hash is under way, so none of the names in `overlapped`
                 // with it is being put now; their puts may have landed in AstDB in another

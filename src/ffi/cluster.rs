@@ -53,8 +53,6 @@ impl Shared {
     }
 }
 
-/// Fast path of the commit hook: one load while the cluster is off.
-static ENABLED: AtomicBool = AtomicBool::new(false);
 static ACTIVE: RwLock<Option<Arc<Shared>>> = RwLock::new(None);
 static THREAD: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
 
@@ -65,11 +63,9 @@ fn active() -> Option<Arc<Shared>> {
         .clone()
 }
 
-/// The store's commit hook (under the name's write lock): versions the write and queues it.
+/// The store's commit hook (under the name's write lock, only while the cluster runs):
+/// versions the write and queues it.
 pub(crate) fn committed(name: &[u8], value: &CStr) {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return;
-    }
     if let Some(shared) = ACTIVE
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -145,7 +141,7 @@ pub(crate) fn start(config: ClusterConfig) {
             );
             *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = Some(shared);
             *THREAD.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
-            ENABLED.store(true, Ordering::Release);
+            STORE.replicate(true);
         }
         Err(e) => error!("Presence cluster not started: cannot start its thread ({e})"),
     }
@@ -153,7 +149,7 @@ pub(crate) fn start(config: ClusterConfig) {
 
 /// Stops the dispatch thread and waits for it (it leaves the group and finalizes).
 pub(crate) fn stop() {
-    ENABLED.store(false, Ordering::Release);
+    STORE.replicate(false);
     let shared = ACTIVE
         .write()
         .unwrap_or_else(PoisonError::into_inner)

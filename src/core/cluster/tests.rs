@@ -32,6 +32,12 @@ impl Host for Wired<'_> {
     }
 }
 
+fn replicating_store() -> Store {
+    let store = Store::default();
+    store.replicate(true);
+    store
+}
+
 struct Server {
     store: Store,
     host: RecordingHost,
@@ -48,7 +54,7 @@ impl Net {
     fn new(count: u32) -> Net {
         let servers = (1..=count)
             .map(|node| Server {
-                store: Store::default(),
+                store: replicating_store(),
                 host: RecordingHost::default(),
                 replica: Replica::new(0),
                 me: Member {
