@@ -420,3 +420,29 @@ def test_10_unload_stops_and_joins_the_cluster_thread_load_rejoins(cluster):
     setvar(n2.ami(events="off"), "after_reload", "dnd")
     table = wait_equal(cluster.nodes, size=2)
     assert table == {"while_unloaded": "away", "after_reload": "dnd"}, table
+
+
+def test_11_bad_cluster_config_is_named_and_leaves_the_cluster_off_reload_applies_changes(cluster):
+    cluster.start()
+    n1 = cluster.node(1)
+    bad = dict(configs(), **{"presencestate.conf": "[cluster]\nenabled = yes\ngroup = two words\n"
+                                                   "reconnect_interval = 0\n"})
+    n1.start_asterisk(bad)
+    assert n1.asterisk.module_loaded("func_presencestate_rs")
+    assert status(n1).startswith("Presence cluster: disabled"), status(n1)
+    log = "\n".join(warnings(n1, "presencestate.conf"))
+    for fragment in ("line 3: [cluster] group = 'two words' is not valid",
+                     "line 4: [cluster] reconnect_interval = '0' is not valid",
+                     "[cluster] has errors; the cluster stays off"):
+        assert fragment in log, (fragment, log)
+    assert "fprs-cluster" not in threads(n1)
+    conf = n1.asterisk.host("etc", "presencestate.conf")
+    with open(conf, "w") as f:
+        f.write(ENABLED)
+    n1.cli("module reload func_presencestate_rs.so")
+    wait_group([n1], 1)
+    assert threads(n1).count("fprs-cluster") == 1
+    with open(conf, "w") as f:
+        f.write("[cluster]\nenabled = no\n")
+    n1.cli("module reload func_presencestate_rs.so")
+    assert "fprs-cluster" not in threads(n1) and status(n1).startswith("Presence cluster: disabled")

@@ -262,7 +262,22 @@ impl Replica {
                 let id = round.id;
                 drop(sync);
                 self.send_buckets(store, id, &buckets);
+            } else if round.is_complete() {
+                self.finish_round(&mut sync);
             }
+        }
+    }
+
+    /// Records the report of the round under way, which is over.
+    fn finish_round(&self, sync: &mut Sync) {
+        if let Some((_, started, applied, sent)) = sync.round.take() {
+            sync.last = Some(ResyncReport {
+                finished_unix_ms: wall_clock_ms(),
+                members: sync.members.len(),
+                names_applied: self.stats.entries_applied.load(Ordering::Relaxed) - applied,
+                names_sent: self.stats.entries_sent.load(Ordering::Relaxed) - sent,
+                took: started.elapsed(),
+            });
         }
     }
 
@@ -370,23 +385,12 @@ impl Replica {
             }
             Message::Done { round } => {
                 let mut sync = lock(&self.sync);
-                let members = sync.members.len();
-                let Some((current, started, applied, sent)) =
-                    sync.round.as_mut().filter(|(r, ..)| r.id == round)
+                let Some((current, ..)) = sync.round.as_mut().filter(|(r, ..)| r.id == round)
                 else {
                     return Ok(());
                 };
                 if current.on_done(from) {
-                    let report = ResyncReport {
-                        finished_unix_ms: wall_clock_ms(),
-                        members,
-                        names_applied: self.stats.entries_applied.load(Ordering::Relaxed)
-                            - *applied,
-                        names_sent: self.stats.entries_sent.load(Ordering::Relaxed) - *sent,
-                        took: started.elapsed(),
-                    };
-                    sync.last = Some(report);
-                    sync.round = None;
+                    self.finish_round(&mut sync);
                 }
                 Ok(())
             }

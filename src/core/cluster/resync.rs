@@ -151,6 +151,12 @@ impl Round {
     /// digest is in (their entries were delivered before their `done`, in CPG's order).
     pub fn on_done(&mut self, from: Member) -> bool {
         self.done.insert(from);
+        self.is_complete()
+    }
+
+    /// Whether every member still there said it is done (also true once the last one that
+    /// had not has left).
+    pub fn is_complete(&self) -> bool {
         self.evaluated && self.ready() && self.digests.keys().all(|m| self.done.contains(m))
     }
 
@@ -275,5 +281,19 @@ mod tests {
         assert!(buckets.is_empty());
         assert!(!round.on_done(m(1)));
         assert!(round.on_done(m(2)));
+    }
+
+    #[test]
+    fn a_round_ends_when_the_last_member_it_waits_for_leaves() {
+        let members = [m(1), m(2)];
+        let mut round = Round::new(m(1), &members);
+        round.on_digest(m(1), digest(std::iter::empty()));
+        assert_eq!(
+            round.on_digest(m(2), digest(std::iter::empty())),
+            Some(vec![])
+        );
+        assert!(!round.on_done(m(1)));
+        assert!(round.on_left(&[m(2)]).is_none());
+        assert!(round.is_complete());
     }
 }
