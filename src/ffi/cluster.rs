@@ -129,6 +129,9 @@ pub(crate) fn start(config: ClusterConfig) {
         waker,
         drops: Mutex::new((None, 0)),
     });
+    // Versioned from the first write on: the hook is on before the thread can join.
+    *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&shared));
+    STORE.replicate(true);
     let for_thread = Arc::clone(&shared);
     let spawned = std::thread::Builder::new()
         .name("fprs-cluster".into())
@@ -139,11 +142,13 @@ pub(crate) fn start(config: ClusterConfig) {
                 "Presence cluster: joining CPG group '{}' ({versions} stored versions)",
                 shared.config.group
             );
-            *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = Some(shared);
             *THREAD.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
-            STORE.replicate(true);
         }
-        Err(e) => error!("Presence cluster not started: cannot start its thread ({e})"),
+        Err(e) => {
+            STORE.replicate(false);
+            *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = None;
+            error!("Presence cluster not started: cannot start its thread ({e})");
+        }
     }
 }
 
