@@ -2,8 +2,9 @@
 //! peer sends, decoding never panics; what decodes re-encodes to the same messages; and a
 //! replica given it either applies valid entries or changes nothing.
 
-use super::replica::{Replica, VersionStore};
+use super::replica::{Replica, VersionStore, MAX_AHEAD_MS};
 use super::resync::Member;
+use super::version::wall_clock_ms;
 use super::wire::{self, Batcher, Message};
 use crate::core::store::{Host, Store};
 use crate::core::value::Presence;
@@ -69,8 +70,11 @@ pub fn cluster_wire(data: &[u8]) {
     store.replace_all(&[(b"held", b"away,,before")]);
     let stranger = Member { node: 2, pid: 2 };
     let result = replica.receive(stranger, data, &store, &host, &NoVersions);
+    let latest = wall_clock_ms().saturating_add(MAX_AHEAD_MS);
     let all_valid = match &decoded {
-        Ok(Message::Entries(entries)) => entries.iter().all(|e| Presence::parse(e.value).is_ok()),
+        Ok(Message::Entries(entries)) => entries
+            .iter()
+            .all(|e| Presence::parse(e.value).is_ok() && e.version.wall_ms <= latest),
         Ok(_) => true,
         Err(_) => false,
     };

@@ -14,6 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+/// A version more than this far ahead of this server's clock is refused: a peer with a
+/// broken clock (or a forged message) would otherwise win every conflict for as long as its
+/// clock is ahead, and drag every server's clock along.
+pub const MAX_AHEAD_MS: u64 = 24 * 3600 * 1000;
+
 /// How long a round waits for every member's digest before deciding with those it has.
 pub const DIGEST_WAIT: Duration = Duration::from_secs(3);
 
@@ -407,7 +412,15 @@ impl Replica {
         saved: &dyn VersionStore,
     ) -> Result<(), String> {
         let mut checked = Vec::with_capacity(entries.len());
+        let latest = wall_clock_ms().saturating_add(MAX_AHEAD_MS);
         for entry in entries {
+            if entry.version.wall_ms > latest {
+                return Err(format!(
+                    "entry {}: its version {} is more than a day ahead of this server's clock",
+                    shown(entry.name),
+                    entry.version
+                ));
+            }
             Presence::parse(entry.value)
                 .map_err(|e| format!("entry {}={}: {e}", shown(entry.name), shown(entry.value)))?;
             let name = CString::new(entry.name).map_err(|_| "a NUL in a name".to_string())?;

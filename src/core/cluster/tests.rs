@@ -299,3 +299,43 @@ fn a_state_too_large_for_a_message_stays_local_and_is_reported() {
         [&b"small".to_vec()]
     );
 }
+
+#[test]
+fn a_version_from_the_far_future_is_refused_and_does_not_move_the_clock() {
+    use super::version::wall_clock_ms;
+    use super::wire::{Batcher, Entry};
+    let mut net = Net::new(2);
+    net.split(vec![vec![0, 1]]);
+    net.write(0, "a", "away");
+    net.pump();
+    let s = &net.servers[1];
+    let wired = Wired {
+        host: &s.host,
+        replica: &s.replica,
+    };
+    let mut batcher = Batcher::default();
+    let far = super::version::Version {
+        wall_ms: wall_clock_ms() + 2 * super::replica::MAX_AHEAD_MS,
+        counter: 0,
+        node: 9,
+    };
+    batcher.push(&Entry {
+        name: b"a",
+        value: b"dnd",
+        version: far,
+    });
+    let message = batcher.into_messages().remove(0);
+    let stranger = Member { node: 9, pid: 9 };
+    let refused = s
+        .replica
+        .receive(stranger, &message, &s.store, &wired, &NoVersions);
+    assert!(refused.unwrap_err().contains("ahead"));
+    assert_eq!(s.store.get(b"a").unwrap().stored(), b"away");
+    // Server 2's clock did not jump: its write loses to server 1's write made after it.
+    net.write(1, "a", "xa");
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    net.write(0, "a", "chat");
+    net.pump();
+    assert_eq!(net.table(0)[&b"a"[..]], b"chat");
+    assert_eq!(net.table(1)[&b"a"[..]], b"chat");
+}
