@@ -110,16 +110,19 @@ fn generate_bindings(include: &Path, cluster: bool) {
         // Asterisk's utils.h defines RAII_VAR with clang blocks when the compiler is clang.
         .clang_arg("-fblocks")
         .allowlist_function("fprs_shim_.*")
-        .allowlist_function("ast_(presence_state_(prov_add|prov_del|nocache|changed_literal)|db_(put|del|gettree|freetree)|custom_function_find|module_check|func_(read|read2|write))")
+        .allowlist_function("ast_(presence_state_(prov_add|prov_del|nocache|changed_literal)|db_(put|del|get|gettree|freetree)|channel_name|custom_function_find|module_check|func_(read|read2|write))")
         .allowlist_function("stasis_unsubscribe_and_join")
+        .allowlist_function("ast_(category_browse|variable_browse|config_destroy)")
+        .allowlist_function("ast_devstate_(prov_add|prov_del|changed_literal)")
+        .allowlist_function("astman_(get_header|send_ack|send_error)|ast_cli_completion_add")
         .allowlist_type("ast_db_entry|ast_module_load_result|ast_test_result_state")
         .allowlist_var("__LOG_(ERROR|WARNING|NOTICE)|RESULT_(SUCCESS|SHOWUSAGE|FAILURE)")
         // Structs Asterisk owns stay opaque: only the C shim, built against the target's own
         // headers, may know their layout.
-        .opaque_type("ast_(channel|str|test|custom_function)")
-        .opaque_type("stasis_(subscription|message)")
+        .opaque_type("ast_(channel|str|test|custom_function|config|variable)")
+        .opaque_type("stasis_(subscription|message)|mansession|message")
         .rustified_enum("ast_module_load_result|ast_test_result_state")
-        .constified_enum_module("ast_presence_state")
+        .constified_enum_module("ast_presence_state|ast_device_state|ast_devstate_cache")
         .layout_tests(false)
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
     for (name, value) in MODULE_DEFINES {

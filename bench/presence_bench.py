@@ -479,11 +479,15 @@ def memory_probe(module_path, sizes, mod, keep):
 VALGRIND_FILES = ("callgrind-amd64-linux", "vgpreload_core-amd64-linux.so", "default.supp")
 
 
-def callgrind_profile(module_path, mod, op, collect, ops, states, out_file):
+def callgrind_profile(module_path, mod, op, collect, ops, states, out_file, conf=None):
     """bench/callgrind's work in the namespace: one Asterisk under valgrind --tool=callgrind
-    collecting only inside the `collect` functions, `mod` loaded, then operation `op`."""
+    collecting only inside the `collect` functions, `mod` loaded, then operation `op`
+    (`conf`: the text of presencestate.conf, if any)."""
     sizes = dict(FULL)
-    ast = AsteriskInstance(mode="ours", module_path=module_path, configs=configs(sizes),
+    files = configs(sizes)
+    if conf is not None:
+        files["presencestate.conf"] = conf
+    ast = AsteriskInstance(mode="ours", module_path=module_path, configs=files,
                            name="callgrind-%s-%s" % (mod, op))
     ast._write_configs()          # as AsteriskInstance.start(), but Asterisk under valgrind
     ast._populate_dirs()

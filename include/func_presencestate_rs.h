@@ -15,9 +15,13 @@
 #include "asterisk/utils.h"
 #include "asterisk/stringfields.h"
 #include "asterisk/astdb.h"
+#include "asterisk/channel.h"
 #include "asterisk/cli.h"
 #include "asterisk/config.h"
+#include "asterisk/devicestate.h"
+#include "asterisk/localtime.h"
 #include "asterisk/logger.h"
+#include "asterisk/manager.h"
 #include "asterisk/module.h"
 #include "asterisk/pbx.h"
 #include "asterisk/presencestate.h"
@@ -35,15 +39,27 @@ int fprs_read(struct ast_channel *chan, const char *cmd, char *data, char *buf, 
 int fprs_read2(struct ast_channel *chan, const char *cmd, char *data, struct ast_str **buf, ssize_t len);
 int fprs_write(struct ast_channel *chan, const char *cmd, char *data, const char *value);
 enum ast_presence_state fprs_provider(const char *data, char **subtype, char **message);
+/* The CustomPresence device-state provider: the device state presence <data> maps to. */
+enum ast_device_state fprs_devstate_provider(const char *data);
 
 /* CLI handlers after CLI_INIT: they return RESULT_SUCCESS, RESULT_SHOWUSAGE or RESULT_FAILURE. */
 int fprs_cli_list(int fd, int argc, const char *const *argv);
 int fprs_cli_change(int fd, int argc, const char *const *argv);
+int fprs_cli_show(int fd, int argc, const char *const *argv);
+int fprs_cli_delete(int fd, int argc, const char *const *argv);
+int fprs_cli_stats(int fd, int argc, const char *const *argv);
 #ifdef FPRS_CLUSTER
 int fprs_cli_cluster(int fd, int argc, const char *const *argv);
 #endif
 /* The n-th state name completing word, from Asterisk's allocator, or NULL. */
 char *fprs_cli_complete_state(const char *word, int n);
+/* Offers every CustomPresence:<name> held that completes word (ast_cli_completion_add): one
+ * pass, where answering for each n in turn would list every state n times. */
+void fprs_cli_complete_names(const char *word);
+
+/* AMI actions PresenceStateSet and PresenceStateDelete; 0 keeps the session open. */
+int fprs_ami_set(struct mansession *s, const struct message *m);
+int fprs_ami_delete(struct mansession *s, const struct message *m);
 
 /* Test-framework tests (category /funcs/func_presencestate_rs/). */
 enum ast_test_result_state fprs_test_parse_valid(struct ast_test *test);
@@ -66,22 +82,32 @@ int fprs_shim_str_set(struct ast_str **buf, ssize_t maxlen, const char *bytes, s
 struct ast_str *fprs_shim_str_create(size_t init_len);
 const char *fprs_shim_str_bytes(struct ast_str *buf, size_t *len);
 void fprs_shim_cli_print(int fd, const char *bytes, size_t len);
-#ifdef FPRS_CLUSTER
-/* Calls each(data, name, value, line) for every variable of [category] in file (a config file
- * name); 0 (also when the file is missing), or -1 when the file does not parse. */
-int fprs_shim_config_section(const char *file, const char *category,
-	void (*each)(void *data, const char *name, const char *value, int lineno), void *data);
-#endif
+/* seconds since the epoch as local "YYYY-MM-DD HH:MM:SS TZ" into buf. */
+void fprs_shim_local_time(long long seconds, char *buf, size_t len);
 
 int fprs_shim_register_function(void);
 int fprs_shim_unregister_function(void);
 int fprs_shim_register_cli(void);
+int fprs_shim_register_manager(void);
+void fprs_shim_unregister_manager(void);
 int fprs_shim_unregister_cli(void);
 void fprs_shim_register_tests(void);
 void fprs_shim_unregister_tests(void);
 
+/* Loads a config file for this module: the config (ast_config_destroy frees it), or NULL with
+ * *status 1 when the file is missing, 2 when Asterisk could not parse it. */
+struct ast_config *fprs_shim_config_load(const char *file, int *status);
+/* The name, value and line number of var; returns the next variable of its category. */
+struct ast_variable *fprs_shim_variable(struct ast_variable *var, const char **name,
+	const char **value, int *lineno);
+
 void fprs_shim_test_status(struct ast_test *test, const char *bytes, size_t len);
 struct stasis_subscription *fprs_shim_subscribe_presence(stasis_subscription_cb callback, void *data);
+/* Publishes a presence-state message for provider as the presence core does for a change,
+ * without asking providers (the core's own not_set path reads a '/' or '&' in a name as a
+ * channel technology or a list and would announce nothing, or another state). 0 on success. */
+int fprs_shim_publish_presence(enum ast_presence_state state, const char *provider,
+	const char *subtype, const char *message);
 /* Fills the fields of a presence-state message; -1 for any other message type. */
 int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_state *state,
 	const char **provider, const char **subtype, const char **message);

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Starts a real Asterisk 22 with func_presencestate_rs (the stock module noloaded) in its own
+"""Starts a real Asterisk with func_presencestate_rs (the stock module noloaded) in its own
 network, mount and PID namespace, and shows presence being set, read, listed and announced.
+Debian's Asterisk 22 in the provisioned root, or the one ASTERISK_ROOT / ASTERISK_PREFIX select
+(see asterisk-test-suite/README.md, "Which Asterisk").
 
     scripts/demo.py [--console] MODULE_PATH
 
@@ -10,6 +12,7 @@ Asterisk stops when the console exits.
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "asterisk-test-suite", "lib"))
@@ -84,14 +87,20 @@ def scenario(console):
         response = ami.action({"Action": "SetVar", "Variable": "PRESENCE_STATE(CustomPresence:carol)",
                                "Value": "away,,Lunch, back at 2"})
         print("  SetVar answered: %s (%s)" % (response.get("Response"), response.get("Message")))
-        warnings = [l for l in ast.log_text().splitlines() if "WARNING" in l and "src/ffi" in l]
+        # The logger writes asynchronously: give the line a moment to arrive.
+        deadline = time.monotonic() + 5
+        while True:
+            warnings = [l for l in ast.log_text().splitlines() if "WARNING" in l and "src/ffi" in l]
+            if warnings or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         print("  log: " + (warnings[-1] if warnings else "(no warning?)"))
         print("  carol is still: %r" % ami.action(
             {"Action": "Getvar", "Variable": "PRESENCE_STATE(CustomPresence:carol,message)"})["Value"])
 
         if console:
             banner("Attaching a console (type 'exit' to leave; Asterisk stops with it)")
-            subprocess.call(["chroot", ast.root, "asterisk", "-C", ast.conf, "-r"])
+            subprocess.call(["chroot", ast.root, ast.inst.binary, "-C", ast.conf, "-r"])
         else:
             banner("Done. For a console on such an instance: scripts/demo --console")
     finally:

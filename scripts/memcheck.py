@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Runs Asterisk 22 with func_presencestate_rs under valgrind memcheck through a scenario that
-touches every entry point of the module (read, read2, write, the provider, CLI and its
-completion, the test framework, load/unload/reload), then reports the errors and definite
-leaks valgrind found, and which of them have a frame in the module.
+touches every entry point of the module (read, read2, write, the presence and device-state
+providers, timed writes and the expiry thread, CLI and its completion, AMI actions, the config
+file, the test framework, load/unload/reload), then reports the errors and definite leaks
+valgrind found, and which of them have a frame in the module.
 
     scripts/memcheck [--keep]      (builds the module first)
 
@@ -34,13 +35,27 @@ exten => rw,1,Set(PRESENCE_STATE(CustomPresence:dp)=away,${BASE64_ENCODE(sub)},$
  same => n,Hangup()
 exten => 1001,hint,,CustomPresence:alice
 exten => 1002,hint,PJSIP/nobody,CustomPresence:dp
+exten => 1003,hint,Custom:phone1003&CustomPresence:alice
+"""
+
+DEVICE_TABLE = """[general]
+suppress_identical = yes
+[device_state]
+away = ONHOLD
+xa = sleepy
+"""
+
+CONFIG = """[general]
+log_changes = yes
+colour = blue
+garbage line
 """
 
 
 def scenario():
     module = os.environ["FPRS_MODULE"]
     ast = instance.AsteriskInstance(mode="ours", module_path=module, name="memcheck",
-                                    configs={"extensions.conf": DIALPLAN})
+                                    configs={"extensions.conf": DIALPLAN, "presencestate.conf": CONFIG})
     ast.wrapper = [arg.replace("%s", ast.dir) for arg in VALGRIND]
     started = time.monotonic()
     ast.start(timeout=900)
@@ -71,6 +86,51 @@ def scenario():
             "presencestate list", 'presencestate change CustomPresence:team/c "xa,aGk=,,e"',
             "presencestate change CustomPresence:c bored", "presencestate change",
             '_command matchesarray "presencestate change CustomPresence:c " "A"')])
+    step("AMI PresenceStateSet/Delete, ok and refused", lambda: [
+        ami.action(dict(a, Action=name), 120) for name, a in (
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami", "State": "away", "Subtype": "a, b", "Message": "c, d"}),
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami2", "State": "xa", "Message": "aGk=", "Encoded": "yes"}),
+            ("PresenceStateSet", {"State": "away"}),
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami", "State": "bored"}),
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami", "State": "away", "Message": "%%", "Encoded": "yes"}),
+            ("PresenceStateSet", {"Presentity": "CustomPresence:ami", "State": "away", "Encoded": "maybe"}),
+            ("PresenceStateDelete", {"Presentity": "CustomPresence:ami2"}),
+            ("PresenceStateDelete", {"Presentity": "CustomPresence:nobody"}),
+            ("PresenceStateDelete", {}))])
+    mark = ami.mark()
+    step("timed writes (t(1), et(3600), AMI Expiry, refused t(0)), an expiry, show of a timed state", lambda: (
+        [ami.action({"Action": "SetVar", "Variable": "PRESENCE_STATE(CustomPresence:%s)" % n, "Value": v}, 120)
+         for n, v in (("timed", "available"), ("timed", "dnd,,meeting,t(1)"), ("pending", "away,,,t(5)"),
+                      ("pending", "xa,aGk=,,et(3600)"), ("timed", "dnd,,,t(0)"))],
+        ami.action({"Action": "PresenceStateSet", "Presentity": "CustomPresence:amitimed", "State": "away",
+                    "Expiry": "1"}, 120),
+        ami.action({"Action": "PresenceStateSet", "Presentity": "CustomPresence:amitimed", "State": "away",
+                    "Expiry": "abc"}, 120),
+        ast.cli("presencestate show CustomPresence:pending", timeout=120),
+        ami.wait_for(lambda e: e.get("Event") == "PresenceStateChange" and e.get("Presentity") ==
+                     "CustomPresence:timed" and e.get("Status") == "available", start=mark, timeout=300)))
+    step("device state: provider, DEVICE_STATE(), a joined hint, a table change and suppress_identical by reload", lambda: (
+        [ami.action({"Action": "Getvar", "Variable": "DEVICE_STATE(CustomPresence:%s)" % n}, 120)
+         for n in ("alice", "nobody", "timed")],
+        ami.action({"Action": "SetVar", "Variable": "DEVICE_STATE(Custom:phone1003)", "Value": "INUSE"}, 120),
+        ami.action({"Action": "ExtensionState", "Exten": "1003", "Context": "mc"}, 120),
+        open(ast.host("etc", "presencestate.conf"), "w").write(DEVICE_TABLE),
+        ast.cli("module reload func_presencestate_rs.so", timeout=300),
+        [ami.action({"Action": "SetVar", "Variable": "PRESENCE_STATE(CustomPresence:alice)", "Value": v}, 120)
+         for v in ("away,lunch,back soon", "away,lunch,back soon")]))
+    step("CLI show, list like, stats, delete (ok, unknown), name completion", lambda: [
+        ast.cli(c, timeout=120) for c in (
+            "presencestate show CustomPresence:ami", "presencestate show CustomPresence:team/c",
+            "presencestate show CustomPresence:nobody", "presencestate list like team",
+            "presencestate stats", "presencestate delete CustomPresence:team/c",
+            "presencestate delete CustomPresence:nobody",
+            '_command matchesarray "presencestate show CustomPresence:a" "CustomPresence:a"')])
+    step("config and AstDB reload (edited entry, broken meta record, garbage config)", lambda: (
+        ast.cli('database put CustomPresence edited "dnd,,by hand"', timeout=120),
+        ast.cli("database put CustomPresenceMeta ami garbage", timeout=120),
+        open(ast.host("etc", "presencestate.conf"), "w").write(CONFIG + "record_changes = maybe\n"),
+        ast.cli("module reload func_presencestate_rs.so", timeout=300),
+        ast.cli("presencestate show CustomPresence:edited", timeout=120)))
     step("test framework", lambda: ast.cli("test execute category /funcs/func_presencestate_rs/", timeout=600))
     step("unload/load/reload x3", lambda: [
         ast.cli("module %s func_presencestate_rs.so" % verb, timeout=300)

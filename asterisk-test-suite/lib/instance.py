@@ -1,4 +1,5 @@
-"""One real Asterisk 22 run inside the provisioned Debian sid root, and the namespace it needs.
+"""One real Asterisk run inside a root (by default the provisioned Debian sid root with Asterisk
+22), and the namespace it needs.
 
 Asterisk runs chrooted in the root, in a private network + mount + PID namespace, so that
   - its /proc and /dev mounts exist only in that namespace (see ENVIRONMENT.md, "Danger":
@@ -14,10 +15,16 @@ under `unshare`; the function then uses `AsteriskInstance` freely. From the shel
 
 Each run lives in $ROOT/tmp/fprs-runs/<unique>/ (etc, modules, varlib, db, spool, run, log,
 cache) with its own asterisk.conf; paths written into configs are paths inside the chroot.
+
+Which Asterisk: ASTERISK_ROOT (the root, default /var/cache/func_presencestate_rs/asterisk22)
+and ASTERISK_PREFIX (its install prefix inside the root, default /usr: Debian's package; e.g.
+/opt/asterisk-20 for a build by scripts/asterisk-from-source). The binary, the module
+directory and the other directories come from that installation's own asterisk.conf.
 """
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,8 +37,9 @@ sys.path.insert(0, LIB)
 from ami import AMIClient  # noqa: E402
 
 DEFAULT_ROOT = "/var/cache/func_presencestate_rs/asterisk22"
-DEFAULT_MODULE = os.path.normpath(os.path.join(LIB, "..", "..", "target", "release", "libfunc_presencestate_rs.so"))
-PKG_MODDIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"   # inside the root
+DEFAULT_PREFIX = "/usr"
+DOC = os.path.normpath(os.path.join(LIB, "..", "..", "doc", "func_presencestate_rs.xml"))
+DOC_INSTALLED = "func_presencestate_rs-en_US.xml"            # the name Asterisk's glob wants
 RUNS = "/tmp/fprs-runs"                                       # inside the root
 OUR_SO = "func_presencestate_rs.so"
 STOCK_SO = "func_presencestate.so"
@@ -66,6 +74,72 @@ def default_root():
     return os.environ.get(NS_ENV) or os.environ.get("ASTERISK_ROOT") or DEFAULT_ROOT
 
 
+def default_prefix():
+    return os.environ.get("ASTERISK_PREFIX") or DEFAULT_PREFIX
+
+
+def parse_directories(text):
+    """The [directories] of an asterisk.conf as {name: path} (the section may be a template,
+    `[directories](!)`, as in the sample file)."""
+    dirs, section = {}, None
+    for line in text.splitlines():
+        line = line.split(";", 1)[0].strip()
+        m = re.match(r"\[([^\]]+)\]", line)
+        if m:
+            section = m.group(1).strip()
+        elif section == "directories" and "=" in line:
+            key, value = line.split("=", 1)
+            dirs[key.strip()] = value.lstrip(">").strip()
+    return dirs
+
+
+class Installation:
+    """The Asterisk under test: a root and an install prefix inside it (see the module doc)."""
+
+    def __init__(self, root=None, prefix=None):
+        self.root = root or default_root()
+        self.prefix = (prefix or default_prefix()).rstrip("/") or "/"
+        self.binary = self.prefix + "/sbin/asterisk"
+        # Asterisk's configure puts the configs in /etc when the prefix is /usr.
+        self.etcdir = "/etc/asterisk" if self.prefix == "/usr" else self.prefix + "/etc/asterisk"
+        self.asterisk_conf = self.etcdir + "/asterisk.conf"
+        try:
+            with open(self.root + self.asterisk_conf) as f:
+                self.directories = parse_directories(f.read())
+        except FileNotFoundError:
+            raise AsteriskError("no Asterisk installed at %s in %s (no %s)" % (
+                self.prefix, self.root, self.asterisk_conf))
+        for key in ("astmoddir", "astvarlibdir", "astdatadir"):
+            if key not in self.directories:
+                raise AsteriskError("%s%s names no %s" % (self.root, self.asterisk_conf, key))
+        self.moddir = self.directories["astmoddir"]
+        self.include_dir = self.prefix + "/include"
+
+    def version(self):
+        out = subprocess.run(["chroot", self.root, self.binary, "-V"], capture_output=True,
+                             text=True, timeout=30).stdout
+        return out.split()[1]
+
+
+def default_module():
+    """The module scripts/build-module builds for the selected Asterisk."""
+    return os.path.normpath(os.path.join(LIB, "..", "..", "target", target_subdir(), "release",
+                                         "libfunc_presencestate_rs.so"))
+
+
+def target_subdir():
+    """Cargo's target directory below target/ for the selected Asterisk: "" for the default
+    (Debian's 22 in the default root), else one per root and prefix (as scripts/build-module)."""
+    root, prefix = os.environ.get("ASTERISK_ROOT") or DEFAULT_ROOT, default_prefix()
+    if root == DEFAULT_ROOT and prefix == DEFAULT_PREFIX:
+        return ""
+    return "asterisk-%s%s" % (os.path.basename(root.rstrip("/")), prefix.replace("/", "_"))
+
+
+DEFAULT_MODULE = default_module()
+PKG_MODDIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"   # Debian's (bench uses it)
+
+
 class AsteriskInstance:
     """One Asterisk run. Use inside a namespace made by `in_namespace` (or `shell`).
 
@@ -77,16 +151,19 @@ class AsteriskInstance:
     wrapper     a command (inside the root) Asterisk runs under, e.g. ["valgrind", ...]
     launcher    a command (on the host) that runs the chroot, e.g. nsenter into a cluster
                 node's namespaces (tests/cluster/lib/cluster.py)
+    installation  the Asterisk to run (default: Installation(), the selected one)
     """
 
     def __init__(self, mode="ours", module_path=DEFAULT_MODULE, configs=None, astdb=None,
-                 run_dir=None, root=None, name="run", wrapper=(), launcher=()):
+                 run_dir=None, root=None, name="run", wrapper=(), launcher=(),
+                 installation=None):
         if mode not in ("ours", "stock"):
             raise ValueError("mode must be 'ours' or 'stock', not %r" % mode)
         self.root = root or default_root()
         if os.environ.get(NS_ENV) != self.root:
             raise AsteriskError("AsteriskInstance must run inside in_namespace()/shell "
                                 "(the root's /proc and /dev exist only there)")
+        self.inst = installation or Installation(self.root)
         self.mode = mode
         self.wrapper = list(wrapper)
         self.launcher = list(launcher)
@@ -94,6 +171,12 @@ class AsteriskInstance:
         self.configs = dict(configs or {})
         self.proc = None
         self._amis = []
+        self.name = name
+        self._setup_run_dir(run_dir)
+        if astdb:
+            shutil.copyfile(astdb, self.astdb_path)
+
+    def _setup_run_dir(self, run_dir):
         runs = self.root + RUNS
         os.makedirs(runs, exist_ok=True)
         if run_dir:
@@ -101,13 +184,12 @@ class AsteriskInstance:
             if not self.host_dir.startswith(runs + "/"):
                 raise AsteriskError("run_dir must be below %s" % runs)
         else:
-            self.host_dir = tempfile.mkdtemp(prefix=name + "-", dir=runs)
+            self.host_dir = tempfile.mkdtemp(prefix=self.name + "-", dir=runs)
         self.dir = self.host_dir[len(self.root):]           # the same path inside the chroot
         self.conf = self.dir + "/etc/asterisk.conf"
-        for sub in ("etc", "modules", "varlib/keys", "db", "spool", "run", "log", "cache"):
+        for sub in ("etc", "modules", "varlib/keys", "db", "spool", "run", "log", "cache",
+                    "data/documentation/thirdparty"):
             os.makedirs(self.host(sub), exist_ok=True)
-        if astdb:
-            shutil.copyfile(astdb, self.astdb_path)
 
     # -- paths -------------------------------------------------------------------------
 
@@ -135,13 +217,13 @@ astmoddir => {d}/modules
 astvarlibdir => {d}/varlib
 astdbdir => {d}/db
 astkeydir => {d}/varlib
-astdatadir => /usr/share/asterisk
-astagidir => /usr/share/asterisk/agi-bin
+astdatadir => {d}/data
+astagidir => {self.inst.directories.get("astagidir", self.inst.directories["astdatadir"] + "/agi-bin")}
 astspooldir => {d}/spool
 astrundir => {d}/run
 astlogdir => {d}/log
 astcachedir => {d}/cache
-astsbindir => /usr/sbin
+astsbindir => {self.inst.prefix}/sbin
 
 [options]
 verbose = 3
@@ -201,7 +283,7 @@ messages => notice,warning,error,verbose(3)
             test_lines.append(line)
         noload = [m + ".so" for m in NOLOAD]
         if not any(c in self.configs for c in PJSIP_CONFIGS):
-            noload += [m for m in sorted(os.listdir(self.root + PKG_MODDIR))
+            noload += [m for m in sorted(os.listdir(self.root + self.inst.moddir))
                        if m.startswith(("res_pjsip", "chan_pjsip", "func_pjsip"))]
         noload.append(STOCK_SO if self.mode == "ours" else OUR_SO)
         return "\n".join(["[modules]"] + test_lines + ["autoload = yes"]
@@ -212,22 +294,42 @@ messages => notice,warning,error,verbose(3)
         moddir = self.host("modules")
         for old in os.listdir(moddir):
             os.unlink(os.path.join(moddir, old))
-        for m in os.listdir(self.root + PKG_MODDIR):
+        pkg_moddir = self.inst.moddir
+        for m in os.listdir(self.root + pkg_moddir):
             if m == STOCK_SO:
                 # A copy, not a link: AMI ModuleLoad (used by tests to unload and load the
                 # presence module) refuses a module whose real path is outside astmoddir.
-                shutil.copyfile(self.root + PKG_MODDIR + "/" + m, os.path.join(moddir, m))
+                shutil.copyfile(self.root + pkg_moddir + "/" + m, os.path.join(moddir, m))
             else:
-                os.symlink(os.path.join(PKG_MODDIR, m), os.path.join(moddir, m))
+                os.symlink(os.path.join(pkg_moddir, m), os.path.join(moddir, m))
         if self.module_path and os.path.exists(self.module_path):
             shutil.copyfile(self.module_path, os.path.join(moddir, OUR_SO))
         elif self.mode == "ours":
             raise AsteriskError("module not built: %s" % self.module_path)
+        self._populate_data_dir()
         # varlib: keep the packaged moh/sounds reachable.
-        for entry in os.listdir(self.root + "/var/lib/asterisk"):
+        varlib = self.inst.directories["astvarlibdir"]
+        for entry in os.listdir(self.root + varlib):
             link = self.host("varlib", entry)
             if not os.path.lexists(link):
-                os.symlink("/var/lib/asterisk/" + entry, link)
+                os.symlink(varlib + "/" + entry, link)
+
+    def _populate_data_dir(self):
+        """astdatadir: links to the selected Asterisk's data directory, plus (mode ours) the
+        module's documentation in documentation/thirdparty/, which Asterisk reads at start-up."""
+        packaged = self.inst.directories["astdatadir"]
+        for top, skip in ((packaged, "documentation"), (packaged + "/documentation", "thirdparty"),
+                          (packaged + "/documentation/thirdparty", None)):
+            rel = os.path.relpath(top, packaged)
+            for entry in os.listdir(self.root + top):
+                link = os.path.normpath(self.host("data", rel, entry))
+                if entry != skip and not os.path.lexists(link):
+                    os.symlink(top + "/" + entry, link)
+        ours = self.host("data", "documentation", "thirdparty", DOC_INSTALLED)
+        if os.path.lexists(ours):
+            os.unlink(ours)
+        if self.mode == "ours":
+            shutil.copyfile(DOC, ours)
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -242,7 +344,7 @@ messages => notice,warning,error,verbose(3)
         console = open(self.host("log", "console"), "ab")
         # As root without -U/-G: Asterisk must keep the rights to write its run directory.
         self.proc = subprocess.Popen(
-            self.launcher + ["chroot", self.root] + self.wrapper + ["asterisk", "-f", "-C", self.conf],
+            self.launcher + ["chroot", self.root] + self.wrapper + [self.inst.binary, "-f", "-C", self.conf],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
         console.close()
         deadline = time.monotonic() + timeout
@@ -317,7 +419,7 @@ messages => notice,warning,error,verbose(3)
     def cli(self, command, timeout=30):
         """Run one CLI command (asterisk -rx) and return its output."""
         try:
-            r = subprocess.run(["chroot", self.root, "asterisk", "-C", self.conf, "-rx", command],
+            r = subprocess.run(["chroot", self.root, self.inst.binary, "-C", self.conf, "-rx", command],
                                stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise AsteriskError("CLI %r: no answer in %ss" % (command, timeout))

@@ -24,11 +24,14 @@ Differences from upstream, on purpose:
   - Event matches are re.match (anchored at the start only) on the header value with
     surrounding white space stripped, as upstream: end a pattern with $ to match a whole value.
   - Once the verdict is FAIL the test stops after FAIL_GRACE seconds instead of waiting.
-  - A missing dependency is a FAIL (the provisioned root should have everything), not a skip.
+  - A missing dependency is a FAIL (the provisioned root should have everything), not a skip
+    (--skip-unmet: a skip, as upstream).
     The python dependencies `twisted` and `starpy` are what upstream's harness is built on;
     this runner stands in for that harness, so they count as met.
 
-Each test runs in its own namespace (instance.in_namespace) with a fresh Asterisk.
+Each test runs in its own namespace (instance.in_namespace) with a fresh Asterisk, laid out
+as upstream's harness lays out an instance (testsuite_instance.py). The full list of what
+differs from upstream's harness is in ../README.md.
 """
 
 import argparse
@@ -47,6 +50,7 @@ LIB = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, LIB)
 import instance  # noqa: E402
 from ami import AMIError  # noqa: E402
+from testsuite_instance import TestsuiteInstance  # noqa: E402
 
 SUITE = os.path.dirname(LIB)
 REPO = os.path.dirname(SUITE)
@@ -138,6 +142,7 @@ class Test:
         self.object_ami_observers = []
         self.stop_observers = []
         self.result_checks, self.pollers = [], []
+        self.action_errors = []     # never judged (as upstream); named in a failure's reason
 
     def set_passed(self, value, reason=None):
         if not value and reason:
@@ -337,6 +342,9 @@ class AMIActions:
             # complete); upstream does not look at it, and neither does a test here.
             r = self.test.ami.action(action, timeout=ACTION_TIMEOUT)
             self.test.log("<- %s" % dict(r))
+            if r.get("Response") == "Error":
+                self.test.action_errors.append("%s %s: %s" % (
+                    w, action["Action"], r.get("Message")))
 
 
 class StopTestAction:
@@ -709,9 +717,10 @@ def version_ok(version, minv, maxv):
             (maxv is None or version < version_tuple(maxv)))
 
 
-def check_dependencies(spec, root, mode, module_path):
+def check_dependencies(spec, inst, mode, module_path):
     """Raise Skip / Unsupported / NotMet for unmet properties; return the version."""
-    version = asterisk_version(root)
+    root = inst.root
+    version = version_tuple(inst.version().split("+")[0])
     if spec.skip:
         raise Skip(str(spec.skip))
     if not version_ok(version, spec.minversion, spec.maxversion):
@@ -730,10 +739,12 @@ def check_dependencies(spec, root, mode, module_path):
             ok = any(os.access(root + d + "/" + name, os.X_OK)
                      for d in ("/usr/bin", "/usr/sbin", "/bin", "/sbin"))
         elif kind in ("asterisk", "module"):
-            ok = (os.path.exists("%s%s/%s.so" % (root, instance.PKG_MODDIR, name)) or
-                  (name == instance.OUR_SO[:-3] and os.path.exists(module_path or "")))
+            # Installed, as upstream checks; in mode ours our build counts as installed.
+            ok = (os.path.exists("%s%s/%s.so" % (root, inst.moddir, name)) or
+                  (mode == "ours" and name == instance.OUR_SO[:-3]
+                   and os.path.exists(module_path or "")))
         elif kind == "buildoption":
-            with open(root + "/usr/include/asterisk/buildopts.h") as f:
+            with open(root + inst.include_dir + "/asterisk/buildopts.h") as f:
                 ok = re.search(r"#define %s\b" % re.escape(name), f.read()) is not None
         else:
             raise Unsupported("unsupported dependency kind '%s'" % kind)
@@ -742,10 +753,13 @@ def check_dependencies(spec, root, mode, module_path):
     return version
 
 
-def asterisk_version(root):
-    out = subprocess.run(["chroot", root, "asterisk", "-V"], capture_output=True,
-                         text=True, timeout=30).stdout
-    return version_tuple(out.split()[1].split("+")[0])
+def test_path(test_dir):
+    """The test's path below the tests/ directory (upstream names its run directories by it)."""
+    parts = os.path.abspath(test_dir).rstrip("/").split("/")
+    if "tests" in parts:
+        i = len(parts) - 1 - parts[::-1].index("tests")
+        return "/".join(parts[i + 1:])
+    return parts[-1]
 
 
 def read_configs(test_dir):
@@ -767,19 +781,22 @@ def read_configs(test_dir):
 
 # -- running one test (inside its namespace) --------------------------------------------------
 
-def run_test(test_dir, mode, module_path, keep=False):
+def run_test(test_dir, mode, module_path, keep=False, skip_unmet=False):
     """Run one test; returns {"status": pass|fail|skip, "reason": str, "run_dir": str|None}.
 
     `infra` marks failures of the harness or of Asterisk itself, which expectedResult never
-    turns into a pass.
+    turns into a pass. skip_unmet: an unmet dependency skips the test (upstream's way)
+    instead of failing it.
     """
-    root = instance.default_root()
+    inst = instance.Installation()
     try:
         spec = TestSpec(test_dir)
-        version = check_dependencies(spec, root, mode, module_path)
+        version = check_dependencies(spec, inst, mode, module_path)
         configs = read_configs(test_dir)
     except Skip as e:
         return {"status": "skip", "reason": str(e), "run_dir": None}
+    except NotMet as e:
+        return {"status": "skip" if skip_unmet else "fail", "reason": str(e), "run_dir": None}
     except (Unsupported, NotMet, yaml.YAMLError, OSError) as e:
         return {"status": "fail", "reason": str(e), "run_dir": None}
     except (ValueError, TypeError, KeyError) as e:      # e.g. reactor-timeout: 'soon'
@@ -804,8 +821,10 @@ def run_test(test_dir, mode, module_path, keep=False):
         return {"status": "fail", "reason": "bad value in test-config.yaml: %r" % (e,),
                 "run_dir": None}
 
-    ast = instance.AsteriskInstance(mode, module_path, configs,
-                                    name=os.path.basename(test_dir.rstrip("/")))
+    deps = [str(v) for d in spec.dependencies for k, v in d.items()
+            if k in ("asterisk", "module")]
+    ast = TestsuiteInstance(mode, module_path, configs, test_path(test_dir), deps,
+                            installation=inst)
     logf = open(ast.host("test.log"), "w")
     log("test %s, mode %s" % (test_dir, mode))
     infra = None
@@ -846,6 +865,8 @@ def run_test(test_dir, mode, module_path, keep=False):
         status = "fail"
         if not expected:
             reason = "expected to fail (expectedResult: False) but passed"
+        elif test.action_errors:
+            reason += " [AMI actions answered Error: %s]" % "; ".join(test.action_errors)
     if status == "pass" and not keep:
         ast.cleanup()
         return {"status": status, "reason": reason, "run_dir": None}
@@ -980,6 +1001,9 @@ def main(argv=None):
     p.add_argument("-t", "--tag", action="append", default=[],
                    help="run only tests having this tag (repeatable: all must match)")
     p.add_argument("--keep", action="store_true", help="keep run directories of passed tests")
+    p.add_argument("--skip-unmet", action="store_true",
+                   help="skip a test whose dependencies are not met, as upstream does (default: "
+                   "fail it; e.g. a source build without PJSIP has no res_pjsip)")
     p.add_argument("tests", nargs="*", help="test directories or directories with tests.yaml "
                    "(default: tests/)")
     args = p.parse_args(argv)
@@ -1005,7 +1029,7 @@ def main(argv=None):
         with tempfile.TemporaryFile() as out:
             try:
                 res = instance.in_namespace("testsuite:run_test", t, mode, module_path,
-                                            args.keep, root=root, output=out,
+                                            args.keep, args.skip_unmet, root=root, output=out,
                                             timeout=reactor_timeout(t) + 150)
             except instance.AsteriskError as e:
                 out.seek(0)

@@ -22,16 +22,20 @@
 //!   entries loaded before the change; `presencestate list` is then checked.
 //! - `cluster_wire`: one message from another server, as received (see `core::cluster::wire`);
 //!   its checks are in `core::cluster::fuzz_check`.
+//! - `meta_record`: a `CustomPresenceMeta` record, then (after the first NUL, if any) the
+//!   channel name a change is recorded with.
 //! - `read_args`: line 1 is the read's arguments (`provider,field[,options]`), the rest (after
 //!   the first `\n`) is the stored value of the state being read.
 
 use super::base64::{self, Base64Error};
 use super::cli;
 use super::custom_presence_name;
+use super::device_state::DeviceState;
+use super::meta::{Meta, Source, CHANGED, SOURCE, VALUE_FNV};
 use super::read::{parse_read, render, Field, ReadError, ReadRequest};
 use super::state::PresenceState;
 use super::store::{name_for_write, Host, Name, Store, WriteError};
-use super::value::{Presence, ValueError};
+use super::value::{ExpiryProblem, Presence, ValueError, MAX_EXPIRY_SECONDS};
 
 pub use super::cluster::fuzz_check::cluster_wire;
 use std::cell::RefCell;
@@ -138,12 +142,55 @@ type Fields<'a> = (
     &'a [u8],
     &'a [u8],
     Option<(Vec<u8>, Vec<u8>)>,
+    Option<u32>,
 );
+
+/// The options field from its definition, read left to right: `e` any number of times, and at
+/// most one `t(<seconds>)` (1 to one year, decimal digits only); the first problem found
+/// decides the error. Returns (base64, seconds).
+fn reference_options(options: &[u8]) -> Result<(bool, Option<u32>), ValueError> {
+    let bad = |reason| ValueError::BadExpiry {
+        options: options.to_vec(),
+        reason,
+    };
+    let (mut base64, mut seconds) = (false, None);
+    let mut i = 0;
+    while i < options.len() {
+        if options[i] == b'e' {
+            base64 = true;
+            i += 1;
+            continue;
+        }
+        if options[i] != b't' {
+            return Err(ValueError::UnknownOptions(options.to_vec()));
+        }
+        if options.get(i + 1) != Some(&b'(') {
+            return Err(bad(ExpiryProblem::NoArgument));
+        }
+        let Some(len) = options[i + 2..].iter().position(|&b| b == b')') else {
+            return Err(bad(ExpiryProblem::NoArgument));
+        };
+        let argument = std::str::from_utf8(&options[i + 2..i + 2 + len]).unwrap_or("x");
+        if seconds.is_some() {
+            return Err(bad(ExpiryProblem::Repeated));
+        }
+        if argument.is_empty() || !argument.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(ExpiryProblem::NotANumber));
+        }
+        let value = argument.trim_start_matches('0');
+        match value.parse::<u64>() {
+            Ok(n) if (1..=u64::from(MAX_EXPIRY_SECONDS)).contains(&n) => seconds = Some(n as u32),
+            _ => return Err(bad(ExpiryProblem::OutOfRange)),
+        }
+        i += 3 + len;
+    }
+    Ok((base64, seconds))
+}
 
 /// `state[,subtype[,message[,options]]]` from its definition: no NUL byte anywhere (values
 /// are C strings), at most four comma-separated fields, a non-empty state name in any case,
-/// options only `e`, and with `e` both subtype and message base64 without NUL once decoded
-/// (the subtype checked first).
+/// options as [`reference_options`], and with `e` both subtype and message base64 without
+/// NUL once decoded (the subtype checked first).
 fn reference_value(text: &[u8]) -> Result<Fields<'_>, ValueError> {
     if text.contains(&0) {
         return Err(ValueError::NulByte);
@@ -161,10 +208,8 @@ fn reference_value(text: &[u8]) -> Result<Fields<'_>, ValueError> {
         .into_iter()
         .find(|state| state.name().as_bytes() == lower)
         .ok_or_else(|| ValueError::UnknownState(field(0).to_vec()))?;
-    if field(3).iter().any(|&b| b != b'e') {
-        return Err(ValueError::UnknownOptions(field(3).to_vec()));
-    }
-    let decoded = if field(3).is_empty() {
+    let (base64, seconds) = reference_options(field(3))?;
+    let decoded = if !base64 {
         None
     } else {
         let mut both = Vec::new();
@@ -179,7 +224,7 @@ fn reference_value(text: &[u8]) -> Result<Fields<'_>, ValueError> {
         let message = both.pop().expect("two fields");
         Some((both.pop().expect("two fields"), message))
     };
-    Ok((state, field(1), field(2), decoded))
+    Ok((state, field(1), field(2), decoded, seconds))
 }
 
 fn check_warning_text(error: &dyn std::fmt::Display) {
@@ -204,8 +249,9 @@ pub fn value_parser(data: &[u8]) {
             check_warning_text(&error);
             return;
         }
-        (Ok(p), Ok((state, subtype, message, decoded))) => {
+        (Ok(p), Ok((state, subtype, message, decoded, seconds))) => {
             assert_eq!(p.stored(), data);
+            assert_eq!(p.expiry().map(u32::from), seconds);
             assert_eq!(p.state(), state);
             assert_eq!(p.stored_subtype(), subtype);
             assert_eq!(p.stored_message(), message);
@@ -262,12 +308,16 @@ pub fn value_parser(data: &[u8]) {
 
 type Seen = Option<(PresenceState, Vec<u8>, Vec<u8>)>;
 
+/// `CustomPresenceMeta` puts (`Some`) and deletes (`None`).
+type MetaPuts = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// A host that records what the store asked of it; AstDB refuses writes when `refuse` is set.
 #[derive(Default)]
 struct Recorder {
     refuse: bool,
     db: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
     announced: RefCell<Vec<(Vec<u8>, Seen)>>,
+    meta: RefCell<MetaPuts>,
 }
 
 impl Host for Recorder {
@@ -278,11 +328,22 @@ impl Host for Recorder {
         }
         !self.refuse
     }
+    fn remove(&self, _name: &CStr) -> bool {
+        panic!("the fuzzed store deletes nothing");
+    }
+    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+        let record = record.map(|r| r.to_bytes().to_vec());
+        self.meta
+            .borrow_mut()
+            .push((name.to_bytes().to_vec(), record));
+        !self.refuse
+    }
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
         self.announced
             .borrow_mut()
             .push((name.to_vec(), presence.map(seen)));
     }
+    fn announce_device(&self, _: &[u8], _: DeviceState) {}
 }
 
 /// What consumers are told about a state.
@@ -338,7 +399,7 @@ fn check_load(
     }
 
     let borrowed: Vec<(&[u8], &[u8])> = entries.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-    let replaced = store.replace_all(&borrowed);
+    let replaced = store.replace_all(&borrowed, 0);
     let got_skipped: Vec<_> = replaced
         .skipped
         .into_iter()
@@ -383,7 +444,7 @@ fn check_write(
     let (provider_c, value_c) = (c_string_of(provider), c_string_of(value));
     let (provider, value) = (provider_c.to_bytes(), value_c.to_bytes());
     let (db_before, announced_before) = (host.db.borrow().len(), host.announced.borrow().len());
-    let result = store.write(host, &provider_c, &value_c);
+    let result = store.write(host, &provider_c, &value_c, &Source::Cli);
     let expected = name_for_write(provider).and_then(|name| {
         let presence = Presence::parse(value).map_err(WriteError::Value)?;
         if host.refuse {
@@ -402,6 +463,15 @@ fn check_write(
                 host.announced.borrow()[announced_before..],
                 [(name.to_vec(), Some(seen(&presence)))]
             );
+            let meta = host.meta.borrow();
+            let (meta_name, record) = meta.last().expect("a write records its change");
+            assert_eq!(meta_name, name);
+            let record = Meta::parse(record.as_deref().expect("a record, not a delete"));
+            assert!(matches!(
+                record.expect("a record it wrote parses").change_of(value),
+                Some((_, Source::Cli))
+            ));
+            assert_eq!(store.change_of(name).map(|c| c.1), Some(Source::Cli));
             model.insert(name.to_vec(), value.to_vec());
         }
         (Err(error), Err(want)) => {
@@ -517,6 +587,9 @@ fn check_list(text: &[u8], states: &[(Name, std::sync::Arc<Presence>)]) {
             take(b"\n");
         }
     }
+    let plural = if states.len() == 1 { "state" } else { "states" };
+    let n = states.len();
+    take(format!("{n} custom presence {plural} ({n} shown)\n").as_bytes());
     assert!(rest.is_empty(), "list: trailing {rest:?}");
 }
 
@@ -577,7 +650,7 @@ pub fn cli_args(data: &[u8]) {
     check_load(&store, &mut model, entries);
     let _ = check_write(&store, &Recorder::default(), &mut model, word, value);
     let states = store.snapshot();
-    check_list(&cli::list(&states), &states);
+    check_list(&cli::list(&states, None), &states);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -659,6 +732,40 @@ pub fn read_args(data: &[u8]) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// CustomPresenceMeta records
+
+/// Fuzz target `meta_record`: a record that parses encodes to one that parses to the same
+/// fields and holds no NUL or unescaped `;`; recording a change with any channel name keeps
+/// every other field and reads back as that change (through both the field-by-field way and
+/// the store's one-pass rewrite); a record that does not parse is refused, never a panic.
+pub fn meta_record(data: &[u8]) {
+    let (record, channel) = split_once(data, 0);
+    let Ok(meta) = Meta::parse(record) else {
+        return;
+    };
+    let encoded = meta.encode();
+    assert!(!encoded.contains(&0), "{encoded:?}");
+    assert_eq!(Meta::parse(&encoded).as_ref(), Ok(&meta));
+    let source = Source::Channel(channel.unwrap_or_default().into());
+    let value = b"away,,fuzz";
+    let mut changed = meta.clone();
+    changed.record_change(1_764_500_000, &source, value);
+    let rewritten = super::meta::rewrite_for_change(record, 1_764_500_000, &source, value);
+    for candidate in [changed.encode(), rewritten] {
+        let back = Meta::parse(&candidate).expect("a recorded change parses");
+        assert_eq!(back.change_of(value), Some((1_764_500_000, source.clone())));
+        assert_eq!(back.change_of(b"dnd"), None);
+        for field in record.split(|&b| b == b';').filter(|f| !f.is_empty()) {
+            let key =
+                String::from_utf8_lossy(field.split(|&b| b == b'=').next().unwrap_or_default());
+            if ![CHANGED, SOURCE, VALUE_FNV].contains(&&*key) {
+                assert_eq!(back.get(&key), meta.get(&key), "field {key} lost");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -705,6 +812,11 @@ mod tests {
     #[test]
     fn cluster_wire_corpus() {
         replay("cluster_wire", super::cluster_wire);
+    }
+
+    #[test]
+    fn meta_record_corpus() {
+        replay("meta_record", super::meta_record);
     }
 
     #[test]

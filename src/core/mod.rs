@@ -5,13 +5,19 @@
 //! and Stasis.
 #![forbid(unsafe_code)]
 
+pub mod ami;
 pub mod base64;
 pub mod cli;
 pub mod cluster;
+pub mod config;
+pub mod device_state;
+pub mod expiry;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_checks;
+pub mod meta;
 pub mod read;
 pub mod state;
+pub mod stats;
 pub mod store;
 pub mod value;
 

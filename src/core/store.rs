@@ -1,14 +1,28 @@
 //! The presence store: every custom state in memory, kept equal to AstDB and announced on
 //! every change.
 
+use super::device_state::{DeviceState, LiveDeviceStateMap};
+use super::expiry::{Clock, ExpiryQueue, SystemClock, Timing};
+use super::meta::Source;
+use super::stats::Stats;
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+mod records;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use records::Record;
+
+mod timed;
+pub use timed::Expired;
+use timed::Put;
 
 mod remote;
 pub use remote::RemoteWrite;
@@ -17,12 +31,23 @@ pub use remote::RemoteWrite;
 pub trait Host {
     /// Stores `value` under family `CustomPresence`, key `name`. False when AstDB refused it.
     fn persist(&self, name: &CStr, value: &CStr) -> bool;
+    /// Removes key `name` from family `CustomPresence`. False when AstDB failed.
+    fn remove(&self, name: &CStr) -> bool;
+    /// Stores (`Some`) or removes (`None`) the `CustomPresenceMeta` record of `name`. False
+    /// when AstDB failed (the host says so in the log; the change itself stands).
+    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool;
     /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
     fn announce(&self, name: &[u8], presence: Option<&Presence>);
-    /// A local write of `value` to `name` is in memory (called under the name's write lock,
-    /// in the order memory took the writes, and only while [`Store::replicate`] is on): the
-    /// cluster versions and sends it from here.
-    fn committed(&self, _name: &[u8], _value: &CStr) {}
+    /// Announces the device state of `CustomPresence:<name>` (hints, BLF, queues).
+    fn announce_device(&self, name: &[u8], state: DeviceState);
+    /// Wall-clock time, unix milliseconds (deadlines of timed states).
+    fn now_ms(&self) -> u64 {
+        SystemClock.now_ms()
+    }
+    /// A local change of `name` is in memory: `Some(value)` the text written, `None` a
+    /// delete (called under the name's write lock, in the order memory took the changes, and
+    /// only while [`Store::replicate`] is on): the cluster versions and sends it from here.
+    fn committed(&self, _name: &[u8], _value: Option<&CStr>) {}
 }
 
 /// Why a write was refused. `Display` gives the WARNING text.
@@ -32,6 +57,8 @@ pub enum WriteError {
     EmptyName,
     CommaInName(Vec<u8>),
     Value(ValueError),
+    /// A delete of a name that holds no state.
+    NotSet(Vec<u8>),
     PersistFailed(Vec<u8>),
 }
 
@@ -50,6 +77,12 @@ impl fmt::Display for WriteError {
                 shown(name)
             ),
             WriteError::Value(error) => write!(f, "{error}"),
+            WriteError::NotSet(name) => write!(
+                f,
+                "there is no custom presence state {PROVIDER_PREFIX}{} (never set, or already \
+                 deleted)",
+                shown(name)
+            ),
             WriteError::PersistFailed(name) => write!(
                 f,
                 "AstDB refused to store CustomPresence/{}; the state is unchanged",
@@ -88,6 +121,11 @@ pub type Name = Arc<[u8]>;
 pub struct Replaced {
     pub skipped: Vec<SkippedEntry>,
     pub changed: Vec<Name>,
+    /// Timed states whose deadline had passed (while Asterisk was down or the module not
+    /// loaded): memory holds their revert state, which [`Store::persist_reverted`] stores.
+    pub reverted: Vec<Name>,
+    /// Recorded expiries that could not be used; those states are kept, untimed.
+    pub bad_timings: Vec<(Name, super::expiry::TimingError)>,
 }
 
 /// How many stripes writers are spread over (by name), so writes to different names overlap.
@@ -152,6 +190,15 @@ impl Hasher for FnvHasher {
 pub struct Store {
     states: RwLock<States>,
     stripes: [Stripe; STRIPES],
+    /// Every pending expiry of a timed state (served by one thread, see `expiry`).
+    expiries: ExpiryQueue,
+    /// The device state each presence state announces (`[device_state]`).
+    device_states: LiveDeviceStateMap,
+    /// `suppress_identical`: a write that changes nothing consumers see is not announced.
+    suppress_identical: AtomicBool,
+    /// presencestate.conf `record_changes`: keep `CustomPresenceMeta` records of changes.
+    record_changes: AtomicBool,
+    pub stats: Stats,
     /// Whether writes go to [`Host::committed`] (the cluster is on): one load per write
     /// when it is off.
     replicating: AtomicBool,
@@ -172,6 +219,10 @@ struct Writing {
     /// Names (and their hash) written by overlapping writes: AstDB is set to memory's state
     /// once no write with that hash is under way.
     overlapped: Vec<(u64, Vec<u8>)>,
+    /// The `CustomPresenceMeta` record of each name of this stripe that has one, as stored
+    /// (kept here so a write updates it without reading AstDB, and keeps fields it does not
+    /// know).
+    meta: HashMap<Vec<u8>, Record, SeededFnv>,
 }
 
 /// Removes and returns the names in `overlapped` with hash `hash`.
@@ -200,6 +251,11 @@ impl Default for Store {
         Store {
             states: RwLock::default(),
             stripes: std::array::from_fn(|_| Stripe::default()),
+            expiries: ExpiryQueue::default(),
+            device_states: LiveDeviceStateMap::default(),
+            suppress_identical: AtomicBool::new(false),
+            record_changes: AtomicBool::new(true),
+            stats: Stats::default(),
             replicating: AtomicBool::new(false),
         }
     }
@@ -257,7 +313,7 @@ impl Store {
 
     /// Turns the commit hook on (the cluster started) or off.
     pub fn replicate(&self, on: bool) {
-        self.replicating.store(on, Ordering::Relaxed);
+        self.replicating.store(on, Relaxed);
     }
 
     pub fn len(&self) -> usize {
@@ -269,11 +325,83 @@ impl Store {
     }
 
     /// Writes `value` to `CustomPresence:<name>`: AstDB first, then memory, then the
-    /// announcement. On any error nothing is changed.
-    pub fn write(&self, host: &dyn Host, provider: &CStr, value: &CStr) -> Result<(), WriteError> {
+    /// announcement; `source` is recorded as what made the change. On any error nothing is
+    /// changed. Counted in [`Store::stats`].
+    pub fn write(
+        &self,
+        host: &dyn Host,
+        provider: &CStr,
+        value: &CStr,
+        source: &Source,
+    ) -> Result<(), WriteError> {
+        let result = self.try_write(host, provider, value, source);
+        match &result {
+            Ok(()) => self.stats.count_write(),
+            Err(error) => self.stats.count_refusal(error),
+        }
+        result
+    }
+
+    fn try_write(
+        &self,
+        host: &dyn Host,
+        provider: &CStr,
+        value: &CStr,
+        source: &Source,
+    ) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
         let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
+        let deadline_ms = presence.expiry().map(|seconds| {
+            host.now_ms()
+                .saturating_add(u64::from(seconds.get()) * 1000)
+        });
         let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
+        self.change(
+            host,
+            name,
+            name_c,
+            Some((presence, value)),
+            deadline_ms,
+            source,
+        )
+    }
+
+    /// Deletes `CustomPresence:<name>`: from AstDB, then memory, its `CustomPresenceMeta`
+    /// record, and announces `not_set`. A name that holds no state is an error and nothing
+    /// changes. Counted in [`Store::stats`].
+    pub fn delete(
+        &self,
+        host: &dyn Host,
+        provider: &CStr,
+        source: &Source,
+    ) -> Result<(), WriteError> {
+        let result = name_for_write(provider.to_bytes()).and_then(|name| {
+            if self.get(name).is_none() {
+                return Err(WriteError::NotSet(name.to_vec()));
+            }
+            let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
+            self.change(host, name, name_c, None, None, source)
+        });
+        match &result {
+            Ok(()) => self.stats.count_delete(),
+            Err(error) => self.stats.count_refusal(error),
+        }
+        result
+    }
+
+    /// Sets (`Some`: the state and the text written, which AstDB stores) or deletes (`None`)
+    /// the state of `name` in AstDB, memory and its meta record, then announces it (see
+    /// [`Store`] for how overlapping changes of one name end equal everywhere).
+    #[inline]
+    fn change(
+        &self,
+        host: &dyn Host,
+        name: &[u8],
+        name_c: &CStr,
+        new: Option<(Arc<Presence>, &CStr)>,
+        deadline_ms: Option<u64>,
+        source: &Source,
+    ) -> Result<(), WriteError> {
         let hash = fnv1a(name);
         let stripe = &self.stripes[stripe_of(hash)];
         {
@@ -284,46 +412,112 @@ impl Store {
             }
             writing.in_flight.push(hash);
         }
-        let persisted = host.persist(name_c, value);
-        let replaced = {
+        let persisted = match &new {
+            Some((_, value)) => host.persist(name_c, value),
+            None => host.remove(name_c),
+        };
+        let text = new.as_ref().map(|&(_, value)| value);
+        let new = new.map(|(presence, _)| presence);
+        let (put, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
                 writing.in_flight.swap_remove(mine);
             }
-            let replaced = persisted.then(|| self.put(name, presence));
-            if persisted && self.replicating.load(Ordering::Relaxed) {
-                host.committed(name, value);
-            }
+            let mut record = None;
+            let put = if persisted {
+                let put = self.put(name, new, deadline_ms);
+                // (The flags are checked here too, so a write that records nothing costs no
+                // call.)
+                if put.new.is_none() || self.record_changes.load(Relaxed) || put.changes_timing() {
+                    record = self.note_change(&mut writing, name, &put, source);
+                }
+                if self.replicating.load(Relaxed) {
+                    host.committed(name, text);
+                }
+                Some(put)
+            } else {
+                None
+            };
             if !writing.in_flight.contains(&hash) {
                 // No write with this hash is under way, so none of the names in `overlapped`
                 // with it is being put now; their puts may have landed in AstDB in another
-                // order than in memory, so AstDB is given memory's state again. Still under
-                // the stripe's lock, so no put of theirs can start meanwhile. Should AstDB
-                // refuse this put, it keeps one of the values it accepted from the writes.
+                // order than in memory, so AstDB is given memory's state (and record) again.
+                // Still under the stripe's lock, so no put of theirs can start meanwhile.
+                // Should AstDB refuse this put, it keeps one of the values it accepted.
                 let settled: Vec<Vec<u8>> = extract(&mut writing.overlapped, hash);
                 for other in settled {
-                    if let (Some(now), Ok(other_c)) = (self.get(&other), CString::new(other)) {
-                        host.persist(&other_c, now.stored_c());
-                    }
+                    self.settle(host, &writing, other);
                 }
             }
-            replaced
+            (put, record)
         };
-        // The state replaced is freed here, outside every lock.
-        drop(replaced);
-        if !persisted {
+        let Some(put) = put else {
+            self.stats.count_astdb_failure();
             return Err(WriteError::PersistFailed(name.to_vec()));
+        };
+        if let Some(record) = record {
+            if !host.persist_meta(name_c, record.as_deref()) {
+                self.stats.count_astdb_failure();
+            }
         }
-        self.announce_current(host, stripe, name);
+        let announce = self.after_put(&put);
+        // The state replaced is freed here, outside every lock.
+        drop(put);
+        if announce {
+            self.announce_current(host, stripe, name);
+        }
         Ok(())
     }
 
-    /// Puts `presence` in memory; returns the state it replaced.
-    fn put(&self, name: &[u8], presence: Arc<Presence>) -> Option<Arc<Presence>> {
+    /// Writes memory's state and record of `name` to AstDB again (see [`Store::change`]).
+    fn settle(&self, host: &dyn Host, writing: &Writing, name: Vec<u8>) {
+        let now = self.get(&name);
+        let record = timed::record_to_store(writing.meta.get(&name), now.as_deref());
+        let Ok(name_c) = CString::new(name) else {
+            return;
+        };
+        let stored = match &now {
+            Some(presence) => host.persist(&name_c, presence.stored_c()),
+            None => host.remove(&name_c),
+        };
+        if !stored || !host.persist_meta(&name_c, record.as_deref()) {
+            self.stats.count_astdb_failure();
+        }
+    }
+
+    /// Puts `presence` in memory (`None`: removes the name). With `deadline_ms` it is a timed
+    /// state, reverting to the last untimed state found there (looked up under the map's
+    /// lock, so overlapping writes of the name cannot make it revert to a state that was
+    /// never the last untimed one).
+    fn put(&self, name: &[u8], presence: Option<Arc<Presence>>, deadline_ms: Option<u64>) -> Put {
         let mut states = self.write_states();
-        match states.get_mut(name) {
+        let Some(mut presence) = presence else {
+            return Put {
+                timed_name: None,
+                new: None,
+                replaced: states.remove(name),
+            };
+        };
+        if let (Some(deadline_ms), Some(unshared)) = (deadline_ms, Arc::get_mut(&mut presence)) {
+            unshared.set_timing(Timing {
+                deadline_ms,
+                revert: super::expiry::revert_target(states.get(name)),
+            });
+        }
+        let new = Arc::clone(&presence);
+        let replaced = match states.get_mut(name) {
             Some(slot) => Some(std::mem::replace(slot, presence)),
             None => states.insert(name.into(), presence),
+        };
+        // A timed state's expiry shares the map's name rather than copying it.
+        let timed_name = new
+            .timing()
+            .and_then(|_| states.get_key_value(name))
+            .map(|(key, _)| Arc::clone(key));
+        Put {
+            timed_name,
+            new: Some(new),
+            replaced,
         }
     }
 
@@ -339,7 +533,7 @@ impl Store {
             announcing.busy = true;
         }
         let _unbusy_on_panic = BusyUntilDone(stripe);
-        host.announce(name, self.get(name).as_deref());
+        self.announce_both(host, name);
         let mut batch = Vec::new();
         loop {
             {
@@ -353,7 +547,7 @@ impl Store {
             batch.sort_unstable();
             batch.dedup();
             for name in batch.drain(..) {
-                host.announce(&name, self.get(&name).as_deref());
+                self.announce_both(host, &name);
             }
         }
     }
@@ -361,7 +555,11 @@ impl Store {
     /// Replaces the whole store with the stored `(name, value)` entries of AstDB's family.
     /// Returns the entries that do not parse (AstDB keeps them) and the names whose announced
     /// state changed, including names that are gone, for [`Store::announce`].
-    pub fn replace_all<'a>(&self, entries: &[(&'a [u8], &'a [u8])]) -> Replaced {
+    ///
+    /// A timed state's expiry comes from its `CustomPresenceMeta` record (so
+    /// [`Store::replace_meta`] goes first); a state whose deadline is before `now_ms` is
+    /// replaced by its revert state at once.
+    pub fn replace_all<'a>(&self, entries: &[(&'a [u8], &'a [u8])], now_ms: u64) -> Replaced {
         let mut skipped = Vec::new();
         let mut fresh = States::with_capacity_and_hasher(entries.len(), SeededFnv::default());
         for &(name, value) in entries {
@@ -376,11 +574,12 @@ impl Store {
                 }),
             }
         }
-        let _serial: Vec<_> = self
+        let mut serial: Vec<_> = self
             .stripes
             .iter()
             .map(|stripe| lock_ignoring_poison(&stripe.writing))
             .collect();
+        let (reverted, bad_timings) = timed::restore_timings(&mut serial, &mut fresh, now_ms);
         let mut states = self.write_states();
         let mut changed: Vec<Name> = states
             .keys()
@@ -394,10 +593,18 @@ impl Store {
             (!same).then(|| Arc::clone(name))
         }));
         let before = std::mem::replace(&mut *states, fresh);
+        let timed = timed::pending_of(&states);
         drop(states);
         // The states replaced are freed outside the map's lock.
         drop(before);
-        Replaced { skipped, changed }
+        self.expiries.replace(timed);
+        drop(serial);
+        Replaced {
+            skipped,
+            changed,
+            reverted,
+            bad_timings,
+        }
     }
 
     /// Announces the current state of each name (`None` for names no longer stored), or leaves
@@ -426,294 +633,10 @@ impl Store {
             *lock_ignoring_poison(&stripe.writing) = Writing::default();
             *lock_ignoring_poison(&stripe.announcing) = Announcing::default();
         }
+        self.expiries.clear();
+        self.device_states.replace(&Default::default());
+        self.set_suppress_identical(false);
         let before = std::mem::take(&mut *self.write_states());
         drop(before);
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::core::state::PresenceState;
-
-    type Announced = Vec<(Vec<u8>, Option<(PresenceState, Vec<u8>, Vec<u8>)>)>;
-
-    /// A host that records what the store asked of it; AstDB refuses writes when `fail` is set.
-    #[derive(Default)]
-    pub(crate) struct RecordingHost {
-        pub db: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
-        pub announced: Mutex<Announced>,
-        pub fail: bool,
-    }
-
-    impl Host for RecordingHost {
-        fn persist(&self, name: &CStr, value: &CStr) -> bool {
-            if !self.fail {
-                self.db
-                    .lock()
-                    .unwrap()
-                    .push((name.to_bytes().to_vec(), value.to_bytes().to_vec()));
-            }
-            !self.fail
-        }
-        fn announce(&self, name: &[u8], presence: Option<&Presence>) {
-            let seen = presence.map(|p| (p.state(), p.subtype().to_vec(), p.message().to_vec()));
-            self.announced.lock().unwrap().push((name.to_vec(), seen));
-        }
-    }
-
-    #[test]
-    fn a_write_persists_stores_and_announces_decoded() {
-        let (host, store) = (RecordingHost::default(), Store::default());
-        store
-            .write(&host, c"CustomPresence:lamp3", c"xa,T24gdmFjYXRpb24=,,e")
-            .unwrap();
-        assert_eq!(
-            *host.db.lock().unwrap(),
-            vec![(b"lamp3".to_vec(), b"xa,T24gdmFjYXRpb24=,,e".to_vec())]
-        );
-        let announced = host.announced.lock().unwrap();
-        assert_eq!(
-            announced[0],
-            (
-                b"lamp3".to_vec(),
-                Some((PresenceState::Xa, b"On vacation".to_vec(), vec![]))
-            )
-        );
-        assert_eq!(
-            store.get(b"lamp3").unwrap().stored(),
-            b"xa,T24gdmFjYXRpb24=,,e"
-        );
-    }
-
-    /// Stock section 7, defect 7: the prefix case leaked into the published name.
-    #[test]
-    fn any_prefix_case_writes_the_same_name() {
-        let (host, store) = (RecordingHost::default(), Store::default());
-        store
-            .write(&host, c"custompresence:Alice", c"away")
-            .unwrap();
-        store.write(&host, c"CUSTOMPRESENCE:Alice", c"dnd").unwrap();
-        assert_eq!(store.len(), 1);
-        assert_eq!(store.get(b"Alice").unwrap().state(), PresenceState::Dnd);
-        assert!(host
-            .announced
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|(name, _)| name == b"Alice"));
-    }
-
-    /// Stock section 7, defect 8: AstDB write failures were ignored.
-    #[test]
-    fn a_refused_persist_changes_nothing() {
-        let store = Store::default();
-        store
-            .write(&RecordingHost::default(), c"CustomPresence:a", c"away")
-            .unwrap();
-        let failing = RecordingHost {
-            fail: true,
-            ..Default::default()
-        };
-        let err = store
-            .write(&failing, c"CustomPresence:a", c"dnd")
-            .unwrap_err();
-        assert_eq!(err, WriteError::PersistFailed(b"a".to_vec()));
-        assert_eq!(store.get(b"a").unwrap().state(), PresenceState::Away);
-        assert!(failing.announced.lock().unwrap().is_empty());
-    }
-
-    #[test]
-    fn bad_writes_change_nothing() {
-        let (host, store) = (RecordingHost::default(), Store::default());
-        let bad: [(&CStr, &CStr); 6] = [
-            (c"PJSIP/100", c"away"),
-            (c"CustomPresence:", c"away"),
-            (c"CustomPresence:a,b", c"away"),
-            (c"CustomPresence:a", c"bored"),
-            (c"CustomPresence:a", c"away,,Lunch, see you"),
-            (c"CustomPresence:a", c"away,%%%,,e"),
-        ];
-        for (provider, value) in bad {
-            assert!(
-                store.write(&host, provider, value).is_err(),
-                "{provider:?} {value:?}"
-            );
-        }
-        assert!(store.is_empty());
-        assert!(host.db.lock().unwrap().is_empty() && host.announced.lock().unwrap().is_empty());
-    }
-
-    /// Stock section 7, defects 5 and 6: names with `/` and long names were cut at load.
-    #[test]
-    fn load_keeps_full_names_and_skips_bad_entries() {
-        let (host, store) = (RecordingHost::default(), Store::default());
-        let long_name = vec![b'n'; 300];
-        let replaced = store.replace_all(&[
-            (b"team/alice", b"away,,In a meeting"),
-            (&long_name, b"dnd"),
-            (b"broken", b"bored,x"),
-        ]);
-        assert_eq!(replaced.skipped.len(), 1);
-        assert_eq!(replaced.skipped[0].name, b"broken");
-        store.announce(&host, &replaced.changed);
-        assert!(store.get(b"team/alice").is_some() && store.get(&long_name).is_some());
-        let mut announced: Vec<_> = host
-            .announced
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(n, _)| n.clone())
-            .collect();
-        announced.sort();
-        assert_eq!(announced, vec![long_name, b"team/alice".to_vec()]);
-    }
-
-    #[test]
-    fn reload_announces_only_what_changed() {
-        let (host, store) = (RecordingHost::default(), Store::default());
-        store.replace_all(&[(b"a", b"away"), (b"b", b"dnd")]);
-        let replaced = store.replace_all(&[(b"a", b"away,,,"), (b"c", b"chat")]);
-        store.announce(&host, &replaced.changed);
-        let mut announced: Vec<_> = host
-            .announced
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(n, p)| (n.clone(), p.is_some()))
-            .collect();
-        announced.sort();
-        assert_eq!(
-            announced,
-            vec![(b"b".to_vec(), false), (b"c".to_vec(), true)]
-        );
-    }
-
-    type Writes = Mutex<Vec<(&'static CStr, &'static CStr)>>;
-
-    /// Records like [`RecordingHost`], and makes other writes while AstDB takes its first put
-    /// (`during_persist`) or while the first announcement is made (`during_announce`), as
-    /// other channels writing at that moment do.
-    struct Interleaving<'a> {
-        recorded: RecordingHost,
-        store: &'a Store,
-        during_persist: Writes,
-        during_announce: Writes,
-    }
-
-    impl Interleaving<'_> {
-        fn run(&self, writes: &Writes) {
-            let writes = std::mem::take(&mut *writes.lock().unwrap());
-            for (provider, value) in writes {
-                self.store.write(self, provider, value).unwrap();
-            }
-        }
-    }
-
-    impl Host for Interleaving<'_> {
-        fn persist(&self, name: &CStr, value: &CStr) -> bool {
-            let accepted = self.recorded.persist(name, value);
-            self.run(&self.during_persist);
-            accepted
-        }
-        fn announce(&self, name: &[u8], presence: Option<&Presence>) {
-            self.recorded.announce(name, presence);
-            self.run(&self.during_announce);
-        }
-    }
-
-    #[test]
-    fn writes_during_an_announcement_are_queued_coalesced_and_announced_newest() {
-        let store = Store::default();
-        let host = Interleaving {
-            recorded: RecordingHost::default(),
-            store: &store,
-            during_persist: Writes::default(),
-            during_announce: Mutex::new(vec![
-                (c"CustomPresence:a", c"dnd,,second"),
-                (c"CustomPresence:a", c"xa,,third"),
-            ]),
-        };
-        store
-            .write(&host, c"CustomPresence:a", c"away,,first")
-            .unwrap();
-        let announced = host.recorded.announced.lock().unwrap();
-        let messages: Vec<&[u8]> = announced
-            .iter()
-            .map(|(_, seen)| &seen.as_ref().unwrap().2[..])
-            .collect();
-        // "second" was overtaken by "third" before its turn came: only the newest is announced.
-        assert_eq!(messages, [&b"first"[..], b"third"]);
-        assert_eq!(host.recorded.db.lock().unwrap().len(), 3);
-        assert_eq!(store.get(b"a").unwrap().stored(), b"xa,,third");
-    }
-
-    #[test]
-    fn overlapping_writes_of_a_name_leave_astdb_equal_to_memory() {
-        let store = Store::default();
-        let host = Interleaving {
-            recorded: RecordingHost::default(),
-            store: &store,
-            during_persist: Mutex::new(vec![(c"CustomPresence:a", c"dnd,,second")]),
-            during_announce: Writes::default(),
-        };
-        // AstDB takes "first" then "second"; "second" finishes first, so memory ends on
-        // "first", the write that finished last, and AstDB must be set to it again.
-        store
-            .write(&host, c"CustomPresence:a", c"away,,first")
-            .unwrap();
-        let in_memory = store.get(b"a").unwrap();
-        assert_eq!(in_memory.stored(), b"away,,first");
-        let db = host.recorded.db.lock().unwrap();
-        assert_eq!(db.last().unwrap().1, in_memory.stored(), "{db:?}");
-        let announced = host.recorded.announced.lock().unwrap();
-        assert_eq!(announced.last().unwrap().1.as_ref().unwrap().2, b"first");
-    }
-
-    #[test]
-    fn concurrent_writes_end_on_the_last_write_everywhere() {
-        let (host, store) = (RecordingHost::default(), Store::default());
-        std::thread::scope(|scope| {
-            for t in 0..8 {
-                let (host, store) = (&host, &store);
-                scope.spawn(move || {
-                    for i in 0..500 {
-                        let provider = CString::new(format!("CustomPresence:n{}", i % 10));
-                        let value = CString::new(format!("away,t{t},m{i}"));
-                        store
-                            .write(host, &provider.unwrap(), &value.unwrap())
-                            .unwrap();
-                    }
-                });
-            }
-        });
-        for n in 0..10 {
-            let name = format!("n{n}").into_bytes();
-            let last_db = host
-                .db
-                .lock()
-                .unwrap()
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == name)
-                .unwrap()
-                .1
-                .clone();
-            let announced = host.announced.lock().unwrap();
-            let last_announced = announced
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == name)
-                .unwrap()
-                .1
-                .clone()
-                .unwrap();
-            let stored = store.get(&name).unwrap();
-            assert_eq!(stored.stored(), &last_db[..]);
-            assert_eq!(
-                (stored.subtype().to_vec(), stored.message().to_vec()),
-                (last_announced.1, last_announced.2)
-            );
-        }
     }
 }

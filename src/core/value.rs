@@ -1,11 +1,16 @@
 //! A written presence value: `state[,subtype[,message[,options]]]`, the stock AstDB format.
 
 use super::base64::{self, Base64Error};
+use super::expiry::Timing;
 use super::shown;
 use super::state::PresenceState;
 use std::ffi::CStr;
 use std::fmt;
+use std::num::NonZeroU32;
 use std::ops::Range;
+
+/// The longest expiry option `t(<seconds>)` accepts: one year of 365 days.
+pub const MAX_EXPIRY_SECONDS: u32 = 365 * 24 * 3600;
 
 /// One custom presence state, parsed from the text that was written and is stored in AstDB.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +27,12 @@ pub struct Presence {
     stored_message: Range<usize>,
     /// Where the consumers' message starts in `text` (their subtype starts after `stored\0`).
     message_start: usize,
+    /// Option `t(<seconds>)`: the state reverts after that long.
+    expiry: Option<NonZeroU32>,
+    /// When a timed write made this the name's state: its deadline and what it reverts to.
+    /// (A stored value holding `t(...)` but no recorded deadline, e.g. one the stock module
+    /// wrote, is not timed.)
+    timing: Option<Box<Timing>>,
 }
 
 /// Why a written or stored value was refused. `Display` gives the WARNING text.
@@ -32,6 +43,10 @@ pub enum ValueError {
     UnknownState(Vec<u8>),
     TooManyFields(usize),
     UnknownOptions(Vec<u8>),
+    BadExpiry {
+        options: Vec<u8>,
+        reason: ExpiryProblem,
+    },
     BadBase64 {
         field: &'static str,
         error: Base64Error,
@@ -39,6 +54,19 @@ pub enum ValueError {
     NulInDecoded {
         field: &'static str,
     },
+}
+
+/// What is wrong with a `t(<seconds>)` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryProblem {
+    /// `t` without `(`, or `(` without `)`.
+    NoArgument,
+    /// The argument is empty or not a plain decimal number (`t()`, `t(-1)`, `t(abc)`).
+    NotANumber,
+    /// `t(0)`, or more than [`MAX_EXPIRY_SECONDS`].
+    OutOfRange,
+    /// `t(...)` given twice.
+    Repeated,
 }
 
 const STATE_NAMES: &str = "not_set, unavailable, available, away, xa, chat, dnd";
@@ -69,9 +97,23 @@ impl fmt::Display for ValueError {
             ),
             ValueError::UnknownOptions(options) => write!(
                 f,
-                "unknown options '{}' (the only option is 'e'); {COMMA_HINT}",
+                "unknown options '{}' (the options are 'e' and 't(<seconds>)'); {COMMA_HINT}",
                 shown(options)
             ),
+            ValueError::BadExpiry { options, reason } => {
+                let what = match reason {
+                    ExpiryProblem::NoArgument => "'t' needs its seconds in parentheses",
+                    ExpiryProblem::NotANumber => "the seconds of t(...) are not a whole number",
+                    ExpiryProblem::OutOfRange => "the seconds of t(...) are out of range",
+                    ExpiryProblem::Repeated => "t(...) is given more than once",
+                };
+                write!(
+                    f,
+                    "bad options '{}': {what} (expected t(<seconds>), 1 to \
+                     {MAX_EXPIRY_SECONDS}, one year)",
+                    shown(options)
+                )
+            }
             ValueError::BadBase64 { field, error } => {
                 write!(
                     f,
@@ -95,9 +137,63 @@ fn decode_field(text: &[u8], field: &'static str, out: &mut Vec<u8>) -> Result<(
     Ok(())
 }
 
+/// The options field: any sequence of `e` (base64) and at most one `t(<seconds>)`, in any
+/// order, as Asterisk's letter-with-argument options are written. Returns (base64, expiry).
+fn parse_options(options: &[u8]) -> Result<(bool, Option<NonZeroU32>), ValueError> {
+    let bad_expiry = |reason| ValueError::BadExpiry {
+        options: options.to_vec(),
+        reason,
+    };
+    let (mut base64, mut expiry) = (false, None);
+    let mut rest = options;
+    while let Some((&letter, after)) = rest.split_first() {
+        rest = after;
+        match letter {
+            b'e' => base64 = true,
+            b't' => {
+                let argument = rest
+                    .strip_prefix(b"(")
+                    .ok_or(bad_expiry(ExpiryProblem::NoArgument))?;
+                let close = argument
+                    .iter()
+                    .position(|&b| b == b')')
+                    .ok_or(bad_expiry(ExpiryProblem::NoArgument))?;
+                let digits = &argument[..close];
+                rest = &argument[close + 1..];
+                if expiry.is_some() {
+                    return Err(bad_expiry(ExpiryProblem::Repeated));
+                }
+                expiry = Some(expiry_seconds(digits).map_err(bad_expiry)?);
+            }
+            _ => return Err(ValueError::UnknownOptions(options.to_vec())),
+        }
+    }
+    Ok((base64, expiry))
+}
+
+/// The seconds of `t(<digits>)`: a plain decimal number from 1 to [`MAX_EXPIRY_SECONDS`].
+fn expiry_seconds(digits: &[u8]) -> Result<NonZeroU32, ExpiryProblem> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(ExpiryProblem::NotANumber);
+    }
+    // Past ten digits the number is out of range whatever they are (leading zeros aside).
+    let significant = &digits[digits.iter().take_while(|&&b| b == b'0').count()..];
+    if significant.len() > 10 {
+        return Err(ExpiryProblem::OutOfRange);
+    }
+    let seconds = significant
+        .iter()
+        .fold(0_u64, |n, &d| n * 10 + u64::from(d - b'0'));
+    u32::try_from(seconds)
+        .ok()
+        .filter(|&s| s <= MAX_EXPIRY_SECONDS)
+        .and_then(NonZeroU32::new)
+        .ok_or(ExpiryProblem::OutOfRange)
+}
+
 impl Presence {
-    /// Parses `state[,subtype[,message[,options]]]`. Unlike stock, options may hold only `e`,
-    /// and a fifth field is an error rather than silently dropped.
+    /// Parses `state[,subtype[,message[,options]]]`. Unlike stock, options may hold only `e`
+    /// and `t(<seconds>)`, and a fifth field is an error rather than silently dropped.
     pub fn parse(text: &[u8]) -> Result<Presence, ValueError> {
         // Values reach us as C strings; a NUL could only come from a caller's mistake, and
         // refusing it keeps every text NUL-free for Asterisk.
@@ -130,11 +226,7 @@ impl Presence {
         }
         let state = PresenceState::parse(state_text)
             .ok_or_else(|| ValueError::UnknownState(state_text.to_vec()))?;
-        let options = &text[options_field];
-        if options.iter().any(|&option| option != b'e') {
-            return Err(ValueError::UnknownOptions(options.to_vec()));
-        }
-        let base64 = !options.is_empty();
+        let (base64, expiry) = parse_options(&text[options_field])?;
 
         let (subtype, message) = (&text[stored_subtype.clone()], &text[stored_message.clone()]);
         let mut all = Vec::with_capacity(text.len() + subtype.len() + message.len() + 3);
@@ -161,7 +253,29 @@ impl Presence {
             stored_subtype,
             stored_message,
             message_start,
+            expiry,
+            timing: None,
         })
+    }
+
+    /// The state every name has until written, and the revert of a timed state that had no
+    /// untimed state before it.
+    pub fn not_set() -> Presence {
+        Presence::parse(b"not_set").expect("not_set is a state")
+    }
+
+    /// The expiry of this state as the name's current state, if it is timed.
+    pub fn timing(&self) -> Option<&Timing> {
+        self.timing.as_deref()
+    }
+
+    pub fn set_timing(&mut self, timing: Timing) {
+        self.timing = Some(Box::new(timing));
+    }
+
+    /// Option `t(<seconds>)`: how long the state holds before it reverts.
+    pub fn expiry(&self) -> Option<NonZeroU32> {
+        self.expiry
     }
 
     pub fn state(&self) -> PresenceState {
@@ -359,6 +473,72 @@ mod tests {
         assert!(err.to_string().contains("base64-encode"), "{err}");
         assert!(Presence::parse(b"away,,,E").is_err());
         assert!(Presence::parse(b"away,,,ee").unwrap().base64());
+    }
+
+    #[test]
+    fn expiry_combines_with_e_in_any_order() {
+        let seconds = |text: &[u8]| Presence::parse(text).unwrap().expiry().map(u32::from);
+        assert_eq!(seconds(b"dnd,,In a meeting,t(3600)"), Some(3600));
+        assert_eq!(seconds(b"dnd"), None);
+        assert_eq!(seconds(b"dnd,,,e"), None);
+        for text in [
+            &b"xa,T24gdmFjYXRpb24=,,et(3600)"[..],
+            b"xa,T24gdmFjYXRpb24=,,t(3600)e",
+        ] {
+            let p = Presence::parse(text).unwrap();
+            assert!(p.base64() && p.subtype() == b"On vacation", "{text:?}");
+            assert_eq!(p.expiry().map(u32::from), Some(3600));
+            assert_eq!(
+                p.stored(),
+                text,
+                "t(...) stays in the stored text as written"
+            );
+        }
+        assert_eq!(seconds(b"away,,,t(1)"), Some(1));
+        assert_eq!(seconds(b"away,,,t(007)"), Some(7));
+        assert_eq!(seconds(b"away,,,t(31536000)"), Some(MAX_EXPIRY_SECONDS));
+        // Without e, t(...) leaves subtype and message plain (stock ignores it: no 'e' in it).
+        let p = Presence::parse(b"away,upstairs,Lunch,t(60)").unwrap();
+        assert!(!p.base64() && p.message() == b"Lunch");
+    }
+
+    #[test]
+    fn bad_expiry_arguments_are_refused() {
+        use ExpiryProblem::*;
+        let cases: [(&[u8], ExpiryProblem); 12] = [
+            (b"t()", NotANumber),
+            (b"t(-1)", NotANumber),
+            (b"t(abc)", NotANumber),
+            (b"t(+5)", NotANumber),
+            (b"t( 5)", NotANumber),
+            (b"t(0)", OutOfRange),
+            (b"t(000)", OutOfRange),
+            (b"t(31536001)", OutOfRange),
+            (b"t(99999999999999999999)", OutOfRange),
+            (b"t", NoArgument),
+            (b"t(5", NoArgument),
+            (b"t(5)et(6)", Repeated),
+        ];
+        for (options, reason) in cases {
+            let text = [&b"dnd,,,"[..], options].concat();
+            assert_eq!(
+                Presence::parse(&text),
+                Err(ValueError::BadExpiry {
+                    options: options.to_vec(),
+                    reason
+                }),
+                "{options:?}"
+            );
+        }
+        let err = Presence::parse(b"dnd,,,t(abc)").unwrap_err().to_string();
+        assert!(
+            err.contains("'t(abc)'") && err.contains("31536000"),
+            "{err}"
+        );
+        assert_eq!(
+            Presence::parse(b"dnd,,,t(5)x"),
+            Err(ValueError::UnknownOptions(b"t(5)x".to_vec()))
+        );
     }
 
     #[test]

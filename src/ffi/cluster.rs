@@ -9,7 +9,7 @@
 
 use super::bindings;
 use super::cluster_cpg::{describe, Connection, Events, SendError};
-use super::host::{with_family_entries, Asterisk, STORE};
+use super::host::{with_astdb_family, Asterisk, STORE};
 use crate::core::cluster::config::ClusterConfig;
 use crate::core::cluster::replica::{Replica, VersionStore};
 use crate::core::cluster::resync::Member;
@@ -65,7 +65,11 @@ fn active() -> Option<Arc<Shared>> {
 
 /// The store's commit hook (under the name's write lock, only while the cluster runs):
 /// versions the write and queues it.
-pub(crate) fn committed(name: &[u8], value: &CStr) {
+pub(crate) fn committed(name: &[u8], value: Option<&CStr>) {
+    // A delete is not replicated yet: the other servers keep the name.
+    let Some(value) = value else {
+        return;
+    };
     if let Some(shared) = ACTIVE
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -76,9 +80,46 @@ pub(crate) fn committed(name: &[u8], value: &CStr) {
     }
 }
 
-/// The running cluster's configuration (None when off), for reload.
-pub(crate) fn running_config() -> Option<ClusterConfig> {
+/// The running cluster's configuration (None when off).
+fn running_config() -> Option<ClusterConfig> {
     active().map(|s| s.config.clone())
+}
+
+/// `[cluster]` as presencestate.conf last gave it, and whether the module is loaded (between
+/// [`resume`] and [`halt`]): only then does a new configuration start or stop the thread.
+static WANTED: Mutex<(Option<ClusterConfig>, bool)> = Mutex::new((None, false));
+
+/// Restarts the cluster if `config` differs from what runs (none when it is off).
+fn reconcile(config: &ClusterConfig) {
+    if running_config().as_ref() != config.enabled.then_some(config) {
+        stop();
+        start(config.clone());
+    }
+}
+
+/// Takes `[cluster]` from presencestate.conf (load and reload, see `module::apply`): while the
+/// module is loaded, the cluster is started, stopped or restarted to match it.
+pub(crate) fn configure(config: &ClusterConfig) {
+    let mut wanted = WANTED.lock().unwrap_or_else(PoisonError::into_inner);
+    wanted.0 = Some(config.clone());
+    if wanted.1 {
+        reconcile(config);
+    }
+}
+
+/// At load, once everything is registered: starts the cluster as configured.
+pub(crate) fn resume() {
+    let mut wanted = WANTED.lock().unwrap_or_else(PoisonError::into_inner);
+    wanted.1 = true;
+    if let Some(config) = wanted.0.clone() {
+        reconcile(&config);
+    }
+}
+
+/// At unload, before anything is unregistered: stops the cluster and joins its thread.
+pub(crate) fn halt() {
+    WANTED.lock().unwrap_or_else(PoisonError::into_inner).1 = false;
+    stop();
 }
 
 struct AstdbVersions;
@@ -102,7 +143,7 @@ impl VersionStore for AstdbVersions {
 }
 
 /// Starts the cluster when `config.enabled`.
-pub(crate) fn start(config: ClusterConfig) {
+fn start(config: ClusterConfig) {
     if !config.enabled {
         return;
     }
@@ -118,7 +159,7 @@ pub(crate) fn start(config: ClusterConfig) {
         return;
     }
     let replica = Replica::new(0);
-    let versions = with_family_entries(VERSION_FAMILY, |records| {
+    let versions = with_astdb_family(VERSION_FAMILY, |records| {
         replica.load_versions(&STORE, records)
     });
     let shared = Arc::new(Shared {
@@ -153,7 +194,7 @@ pub(crate) fn start(config: ClusterConfig) {
 }
 
 /// Stops the dispatch thread and waits for it (it leaves the group and finalizes).
-pub(crate) fn stop() {
+fn stop() {
     STORE.replicate(false);
     let shared = ACTIVE
         .write()

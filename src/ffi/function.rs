@@ -2,10 +2,12 @@
 
 use super::bindings::{self, ast_channel, ast_presence_state as ast_state, ast_str};
 use super::boundary::{asterisk_copy, asterisk_free, c_bytes, c_str, c_string, guard};
-use super::host::{from_asterisk, to_asterisk, Asterisk, STORE};
+use super::host::{self, from_asterisk, to_asterisk, STORE};
+use crate::core::meta::Source;
 use crate::core::read::{parse_read, render, ReadRequest};
 use crate::core::state::PresenceState;
 use crate::core::{custom_presence_name, shown};
+use std::borrow::Cow;
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
@@ -78,6 +80,7 @@ pub extern "C" fn fprs_read(
     len: usize,
 ) -> c_int {
     guard("PRESENCE_STATE read", -1, || {
+        STORE.stats.count_read();
         if buf.is_null() || len == 0 {
             return -1;
         }
@@ -115,6 +118,7 @@ pub extern "C" fn fprs_read2(
     maxlen: isize,
 ) -> c_int {
     guard("PRESENCE_STATE read", -1, || {
+        STORE.stats.count_read();
         // SAFETY: data is Asterisk's NUL-terminated copy of the arguments, alive for the call.
         let data = unsafe { c_bytes(data) }.unwrap_or_default();
         let set = with_read_result(data, |value| {
@@ -142,7 +146,7 @@ pub extern "C" fn fprs_read2(
 /// `write`: `Set(PRESENCE_STATE(CustomPresence:<name>)=state[,subtype[,message[,options]]])`.
 #[no_mangle]
 pub extern "C" fn fprs_write(
-    _chan: *mut ast_channel,
+    chan: *mut ast_channel,
     _cmd: *const c_char,
     data: *mut c_char,
     value: *const c_char,
@@ -150,7 +154,16 @@ pub extern "C" fn fprs_write(
     guard("PRESENCE_STATE write", -1, || {
         // SAFETY: data and value are NUL-terminated strings Asterisk keeps alive for the call.
         let (provider, value) = unsafe { (c_str(data), c_str(value)) };
-        match STORE.write(&Asterisk, provider, value) {
+        let source = if chan.is_null() {
+            Source::NoChannel
+        } else {
+            Source::Channel(Cow::Borrowed(
+                // SAFETY: chan is the live channel running the write; its name is a
+                // NUL-terminated string it owns for the call (copied only if recorded).
+                unsafe { c_bytes(bindings::ast_channel_name(chan)) }.unwrap_or_default(),
+            ))
+        };
+        match host::write(provider, value, &source) {
             Ok(()) => 0,
             Err(error) => {
                 warning!(
@@ -176,6 +189,7 @@ pub extern "C" fn fprs_provider(
         "CustomPresence provider",
         ast_state::AST_PRESENCE_INVALID,
         || {
+            STORE.stats.count_provider_query();
             if subtype.is_null() || message.is_null() {
                 return ast_state::AST_PRESENCE_INVALID;
             }

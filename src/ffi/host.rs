@@ -3,11 +3,14 @@
 
 use super::bindings::{self, ast_presence_state as ast_state};
 use super::boundary::c_bytes;
+use crate::core::device_state::DeviceState;
+use crate::core::meta::Source;
 use crate::core::state::PresenceState;
-use crate::core::store::{Host, Name, Store};
+use crate::core::store::{Host, Name, Store, WriteError};
 use crate::core::value::Presence;
 use crate::core::{shown, PROVIDER_LABEL, PROVIDER_PREFIX};
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::LazyLock;
 
 /// Every custom presence state. Filled at load, emptied at unload.
@@ -15,6 +18,8 @@ pub(crate) static STORE: LazyLock<Store> = LazyLock::new(Store::default);
 
 /// The AstDB family, as the stock module names it.
 const FAMILY: &CStr = c"CustomPresence";
+/// The module's own family (core::meta).
+const META_FAMILY: &CStr = c"CustomPresenceMeta";
 
 pub(crate) fn to_asterisk(state: PresenceState) -> ast_state::Type {
     match state {
@@ -44,13 +49,36 @@ impl Host for Asterisk {
         unsafe { bindings::ast_db_put(FAMILY.as_ptr(), name.as_ptr(), value.as_ptr()) == 0 }
     }
 
-    fn announce(&self, name: &[u8], presence: Option<&Presence>) {
-        let (state, subtype, message) = match presence {
-            Some(p) => (p.state(), p.subtype_c(), p.message_c()),
-            // A state that is gone: for not_set the presence core asks our provider, which
-            // answers not_set for an unknown name.
-            None => (PresenceState::NotSet, c"", c""),
+    fn remove(&self, name: &CStr) -> bool {
+        // SAFETY: two valid NUL-terminated strings, only read during the call.
+        unsafe { bindings::ast_db_del(FAMILY.as_ptr(), name.as_ptr()) == 0 }
+    }
+
+    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+        let done = match record {
+            // SAFETY: valid NUL-terminated strings, only read during the call.
+            Some(record) => unsafe {
+                bindings::ast_db_put(META_FAMILY.as_ptr(), name.as_ptr(), record.as_ptr()) == 0
+            },
+            // SAFETY: as above. (Deleting a key that is not there succeeds.)
+            None => unsafe { bindings::ast_db_del(META_FAMILY.as_ptr(), name.as_ptr()) == 0 },
         };
+        if !done {
+            warning!(
+                "AstDB refused to update {}/{}; the state itself changed, but `presencestate \
+                 show` may show an older change for it",
+                shown(META_FAMILY.to_bytes()),
+                shown(name.to_bytes())
+            );
+        }
+        done
+    }
+
+    fn announce_device(&self, name: &[u8], state: DeviceState) {
+        super::devstate::announce(name, state);
+    }
+
+    fn announce(&self, name: &[u8], presence: Option<&Presence>) {
         with_provider(name, |provider| {
             let Some(provider) = provider else {
                 // Names come from C strings (writes, AstDB keys), so this cannot happen; say
@@ -61,28 +89,92 @@ impl Host for Asterisk {
                 );
                 return;
             };
-            // SAFETY: valid NUL-terminated strings, only read during the call (the core copies
-            // them).
-            unsafe {
-                bindings::ast_presence_state_changed_literal(
-                    to_asterisk(state),
-                    subtype.as_ptr(),
-                    message.as_ptr(),
-                    provider.as_ptr(),
-                );
+            match presence {
+                // SAFETY: valid NUL-terminated strings, only read during the call (the core
+                // copies them).
+                Some(p) => unsafe {
+                    bindings::ast_presence_state_changed_literal(
+                        to_asterisk(p.state()),
+                        p.subtype_c().as_ptr(),
+                        p.message_c().as_ptr(),
+                        provider.as_ptr(),
+                    );
+                },
+                // A state that is gone (deleted, or no longer in AstDB at reload) is announced
+                // as not_set directly: the core's not_set path would ask the providers again
+                // and cannot resolve a name holding '/' or '&'.
+                None => {
+                    // SAFETY: valid NUL-terminated strings, copied into the message.
+                    let published = unsafe {
+                        bindings::fprs_shim_publish_presence(
+                            to_asterisk(PresenceState::NotSet),
+                            provider.as_ptr(),
+                            c"".as_ptr(),
+                            c"".as_ptr(),
+                        )
+                    };
+                    if published != 0 {
+                        warning!(
+                            "Could not announce {} as not_set",
+                            shown(provider.to_bytes())
+                        );
+                    }
+                }
             }
         });
     }
 
     #[cfg(feature = "cluster")]
-    fn committed(&self, name: &[u8], value: &CStr) {
+    fn committed(&self, name: &[u8], value: Option<&CStr>) {
         super::cluster::committed(name, value);
     }
 }
 
+/// presencestate.conf `log_changes`.
+static LOG_CHANGES: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_log_changes(on: bool) {
+    LOG_CHANGES.store(on, Relaxed);
+}
+
+pub(crate) fn log_changes() -> bool {
+    LOG_CHANGES.load(Relaxed)
+}
+
+/// Writes `value` to `provider` from any path (dialplan, CLI, AMI); with `log_changes` on, a
+/// NOTICE records each accepted write.
+#[inline(always)]
+pub(crate) fn write(provider: &CStr, value: &CStr, source: &Source) -> Result<(), WriteError> {
+    STORE.write(&Asterisk, provider, value, source)?;
+    if LOG_CHANGES.load(Relaxed) {
+        log_write(provider, value, source);
+    }
+    Ok(())
+}
+
+/// Out of line: the write path stays small when `log_changes` is off.
+#[cold]
+#[inline(never)]
+fn log_write(provider: &CStr, value: &CStr, source: &Source) {
+    notice!(
+        "{} set to '{}' by {source}",
+        shown(provider.to_bytes()),
+        shown(value.to_bytes())
+    );
+}
+
+/// Deletes `provider` from any path (CLI, AMI); logged as a NOTICE with `log_changes` on.
+pub(crate) fn delete(provider: &CStr, source: &Source) -> Result<(), WriteError> {
+    STORE.delete(&Asterisk, provider, source)?;
+    if LOG_CHANGES.load(Relaxed) {
+        notice!("{} deleted by {source}", shown(provider.to_bytes()));
+    }
+    Ok(())
+}
+
 /// Calls `f` with `CustomPresence:<name>` as a C string (`None` if the name holds a NUL),
 /// built on the stack for names of usual length so an announcement allocates nothing.
-fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
+pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
     let prefix = PROVIDER_PREFIX.as_bytes();
     let len = prefix.len() + name.len() + 1;
     let mut on_stack = [0u8; 256];
@@ -98,15 +190,10 @@ fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
     f(CStr::from_bytes_with_nul(text).ok())
 }
 
-/// Calls `f` with every `(name, value)` of the `CustomPresence` AstDB family, borrowed from
-/// AstDB's answer (no copies). Keys come back as `/CustomPresence/<name>`; the name is
-/// everything after that prefix, `/` included.
-pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
-    with_family_entries(FAMILY, f)
-}
-
-/// As [`with_astdb_entries`], for any AstDB family.
-pub(crate) fn with_family_entries<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
+/// Calls `f` with every `(name, value)` of AstDB family `family`, borrowed from AstDB's answer
+/// (no copies). Keys come back as `/<family>/<name>`; the name is everything after that
+/// prefix, `/` included.
+pub(crate) fn with_astdb_family<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
     let prefix = [b"/", family.to_bytes(), b"/"].concat();
     let mut entries = Vec::new();
     // SAFETY: family is NUL-terminated; a NULL key tree asks for the whole family.
@@ -138,10 +225,32 @@ pub(crate) fn with_family_entries<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u
     result
 }
 
+/// Calls `f` with every `(name, value)` of the `CustomPresence` family (see
+/// [`with_astdb_family`]).
+pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
+    with_astdb_family(FAMILY, f)
+}
+
 /// Re-reads AstDB into the store, warns about entries that cannot be used, and returns the
-/// names whose announced state changed.
-pub(crate) fn reload_from_astdb() -> Vec<Name> {
-    let replaced = with_astdb_entries(|entries| STORE.replace_all(entries));
+/// names whose announced state changed. On a reload (`reloading`), a changed state that has no
+/// record of its change is recorded as changed by the reload. The records go first: they hold
+/// the expiries of timed states, which the states' load restores (or applies, if passed).
+pub(crate) fn reload_from_astdb(reloading: bool) -> Vec<Name> {
+    let broken = with_astdb_family(META_FAMILY, |records| STORE.replace_meta(records));
+    for (name, error) in broken {
+        warning!(
+            "Ignoring the record {}/{}: {error}. `presencestate show` shows its state's last \
+             change as unknown until the state changes again, and an expiry it may hold is \
+             not applied.",
+            shown(META_FAMILY.to_bytes()),
+            shown(&name)
+        );
+    }
+    let replaced = with_astdb_entries(|entries| STORE.replace_all(entries, Asterisk.now_ms()));
+    super::expiry::report_load(&replaced);
+    if reloading {
+        STORE.record_reloaded(&Asterisk, &replaced.changed);
+    }
     for skipped in &replaced.skipped {
         warning!(
             "Skipping stored presence {PROVIDER_PREFIX}{} = '{}': {}. It stays in AstDB unchanged.",

@@ -13,7 +13,11 @@ mod cluster;
 mod cluster_cli;
 #[cfg(feature = "cluster")]
 mod cluster_cpg;
+mod config;
+mod devstate;
+mod expiry;
 mod function;
 mod host;
+mod manager;
 mod module;
 mod selftest;

@@ -2,7 +2,10 @@
 
 use super::bindings::{self, ast_module_load_result as LoadResult};
 use super::boundary::guard;
-use super::host::{reload_from_astdb, Asterisk, STORE};
+use super::config;
+use super::devstate;
+use super::host::{self, reload_from_astdb, Asterisk, STORE};
+use crate::core::config::Config;
 use crate::core::PROVIDER_LABEL;
 use std::ffi::{c_int, CStr};
 
@@ -52,6 +55,16 @@ fn unregister_cli() {
     unsafe { bindings::fprs_shim_unregister_cli() };
 }
 
+fn register_manager() -> bool {
+    // SAFETY: no arguments; the shim registers its own two actions.
+    unsafe { bindings::fprs_shim_register_manager() == 0 }
+}
+
+fn unregister_manager() {
+    // SAFETY: as above. Asterisk waits for running actions before returning.
+    unsafe { bindings::fprs_shim_unregister_manager() };
+}
+
 fn register_tests() -> bool {
     // SAFETY: no arguments; the shim passes its own static test definitions.
     unsafe { bindings::fprs_shim_register_tests() };
@@ -63,12 +76,26 @@ fn unregister_tests() {
     unsafe { bindings::fprs_shim_unregister_tests() };
 }
 
-/// In registration order; unload undoes them in reverse.
-const REGISTRATIONS: [Registration; 4] = [
+fn start_expiry_thread() -> bool {
+    super::expiry::start()
+}
+
+fn stop_expiry_thread() {
+    super::expiry::stop();
+}
+
+/// In registration order; unload undoes them in reverse (so the expiry thread, which calls
+/// into everything else, is stopped and joined first).
+const REGISTRATIONS: [Registration; 7] = [
     Registration {
         what: "the CustomPresence presence provider",
         register: register_provider,
         unregister: unregister_provider,
+    },
+    Registration {
+        what: "the CustomPresence device-state provider",
+        register: devstate::register_provider,
+        unregister: devstate::unregister_provider,
     },
     Registration {
         what: "the PRESENCE_STATE function",
@@ -81,9 +108,19 @@ const REGISTRATIONS: [Registration; 4] = [
         unregister: unregister_cli,
     },
     Registration {
+        what: "the AMI actions PresenceStateSet and PresenceStateDelete",
+        register: register_manager,
+        unregister: unregister_manager,
+    },
+    Registration {
         what: "the test-framework tests",
         register: register_tests,
         unregister: unregister_tests,
+    },
+    Registration {
+        what: "the presence expiry thread",
+        register: start_expiry_thread,
+        unregister: stop_expiry_thread,
     },
 ];
 
@@ -97,6 +134,21 @@ fn someone_else_provides_presence() -> bool {
     }
 }
 
+/// Hands each part of the module its settings from presencestate.conf; true when the
+/// `[device_state]` table changed.
+fn apply(config: &Config) -> bool {
+    #[cfg(feature = "cluster")]
+    super::cluster::configure(&config.cluster);
+    #[cfg(not(feature = "cluster"))]
+    if config.cluster.enabled {
+        warning!("[cluster] enabled = yes, but this module was built without the cluster feature");
+    }
+    STORE.set_record_changes(config.general.record_changes);
+    host::set_log_changes(config.general.log_changes);
+    STORE.set_suppress_identical(config.general.suppress_identical);
+    STORE.set_device_states(&config.device_state)
+}
+
 #[no_mangle]
 pub extern "C" fn fprs_load() -> LoadResult {
     guard("load", LoadResult::AST_MODULE_LOAD_DECLINE, || {
@@ -108,9 +160,11 @@ pub extern "C" fn fprs_load() -> LoadResult {
             );
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
+        STORE.stats.reset();
+        apply(&config::read());
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
-        let changed = reload_from_astdb();
+        let changed = reload_from_astdb(false);
         for (done, registration) in REGISTRATIONS.iter().enumerate() {
             if !(registration.register)() {
                 error!("Could not register {}; not loading.", registration.what);
@@ -124,7 +178,7 @@ pub extern "C" fn fprs_load() -> LoadResult {
         }
         STORE.announce(&Asterisk, &changed);
         #[cfg(feature = "cluster")]
-        super::cluster::start(super::cluster_cli::read());
+        super::cluster::resume();
         LoadResult::AST_MODULE_LOAD_SUCCESS
     })
 }
@@ -134,27 +188,26 @@ pub extern "C" fn fprs_unload() -> c_int {
     guard("unload", -1, || {
         // The cluster thread writes to the store: stopped (and joined) first.
         #[cfg(feature = "cluster")]
-        super::cluster::stop();
+        super::cluster::halt();
         REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
         STORE.clear();
+        apply(&Config::default());
         0
     })
 }
 
-/// `module reload`: picks up AstDB edits (`database put CustomPresence ...`) and announces
-/// what changed.
+/// `module reload`: re-reads presencestate.conf, picks up AstDB edits (`database put
+/// CustomPresence ...`) and announces what changed.
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        let changed = reload_from_astdb();
+        let table_changed = apply(&config::read());
+        let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
-        #[cfg(feature = "cluster")]
-        {
-            let config = super::cluster_cli::read();
-            if super::cluster::running_config().as_ref() != config.enabled.then_some(&config) {
-                super::cluster::stop();
-                super::cluster::start(config);
-            }
+        if table_changed {
+            // Hints and BLF keys show the new mapping at once, not at each name's next change.
+            STORE.announce_device_states(&Asterisk);
+            notice!("The [device_state] table changed; announced every name's device state.");
         }
         notice!(
             "Reloaded {} custom presence states from AstDB; {} changed.",

@@ -213,10 +213,12 @@ fn func_read(function: &str, size: usize) -> (i32, Vec<u8>) {
 /// Removes a test's state from AstDB and from the store.
 fn forget(name: &str) {
     if let Some(key) = c_string(name.as_bytes()) {
-        // SAFETY: NUL-terminated strings, only read during the call.
-        unsafe { bindings::ast_db_del(c"CustomPresence".as_ptr(), key.as_ptr()) };
+        for family in [c"CustomPresence", c"CustomPresenceMeta"] {
+            // SAFETY: NUL-terminated strings, only read during the call.
+            unsafe { bindings::ast_db_del(family.as_ptr(), key.as_ptr()) };
+        }
     }
-    STORE.announce(&Asterisk, &reload_from_astdb());
+    STORE.announce(&Asterisk, &reload_from_astdb(true));
 }
 
 fn stored_in_astdb(name: &str) -> Option<Vec<u8>> {

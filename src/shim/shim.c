@@ -39,11 +39,13 @@ static char *cli_list(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
 {
 	switch (cmd) {
 	case CLI_INIT:
-		e->command = "presencestate list";
+		e->command = "presencestate list [like]";
 		e->usage =
-			"Usage: presencestate list\n"
+			"Usage: presencestate list [like <text>]\n"
 			"       List all custom presence states that have been set by using\n"
-			"       the PRESENCE_STATE dialplan function.\n";
+			"       the PRESENCE_STATE dialplan function, the CLI or AMI; with 'like',\n"
+			"       only those whose name contains <text> (ignoring case).\n"
+			"       Ends with a count line: '<total> custom presence states (<listed> shown)'.\n";
 		return NULL;
 	case CLI_GENERATE:
 		return NULL;
@@ -79,6 +81,62 @@ static char *cli_change(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a
 	return cli_result(fprs_cli_change(a->fd, a->argc, a->argv));
 }
 
+static char *cli_show(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate show";
+		e->usage =
+			"Usage: presencestate show CustomPresence:<name>\n"
+			"       Show one custom presence state: its state, subtype and message\n"
+			"       (decoded), whether they are stored base64-encoded, and when and by\n"
+			"       what (channel, AMI user, CLI, reload from AstDB) it last changed.\n";
+		return NULL;
+	case CLI_GENERATE:
+		if (a->pos == e->args) {
+			fprs_cli_complete_names(a->word);
+		}
+		return NULL;
+	}
+	return cli_result(fprs_cli_show(a->fd, a->argc, a->argv));
+}
+
+static char *cli_delete(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate delete";
+		e->usage =
+			"Usage: presencestate delete CustomPresence:<name>\n"
+			"       Delete a custom presence state: it is removed from AstDB and from\n"
+			"       memory, and subscribers are told it is now not_set.\n";
+		return NULL;
+	case CLI_GENERATE:
+		if (a->pos == e->args) {
+			fprs_cli_complete_names(a->word);
+		}
+		return NULL;
+	}
+	return cli_result(fprs_cli_delete(a->fd, a->argc, a->argv));
+}
+
+static char *cli_stats(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate stats";
+		e->usage =
+			"Usage: presencestate stats\n"
+			"       Show what func_presencestate_rs did since it was loaded: states held\n"
+			"       (in all and per state), writes, deletes, reads, provider queries,\n"
+			"       refused writes by reason and AstDB failures.\n";
+		return NULL;
+	case CLI_GENERATE:
+		return NULL;
+	}
+	return cli_result(fprs_cli_stats(a->fd, a->argc, a->argv));
+}
+
 #ifdef FPRS_CLUSTER
 static char *cli_cluster(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
 {
@@ -101,6 +159,9 @@ static char *cli_cluster(struct ast_cli_entry *e, int cmd, struct ast_cli_args *
 static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_list, "List currently known custom presence states"),
 	AST_CLI_DEFINE(cli_change, "Change a custom presence state"),
+	AST_CLI_DEFINE(cli_show, "Show one custom presence state and its last change"),
+	AST_CLI_DEFINE(cli_delete, "Delete a custom presence state"),
+	AST_CLI_DEFINE(cli_stats, "Show custom presence statistics"),
 #ifdef FPRS_CLUSTER
 	AST_CLI_DEFINE(cli_cluster, "Show the presence cluster's state"),
 #endif
@@ -119,6 +180,36 @@ int fprs_shim_unregister_cli(void)
 void fprs_shim_cli_print(int fd, const char *bytes, size_t len)
 {
 	ast_cli(fd, "%.*s", (int) len, bytes);
+}
+
+/* ---- AMI actions (help text comes from doc/func_presencestate_rs.xml) -------------------- */
+
+static int ami_set(struct mansession *s, const struct message *m)
+{
+	return fprs_ami_set(s, m);
+}
+
+static int ami_delete(struct mansession *s, const struct message *m)
+{
+	return fprs_ami_delete(s, m);
+}
+
+int fprs_shim_register_manager(void)
+{
+	if (ast_manager_register_xml("PresenceStateSet", EVENT_FLAG_CALL, ami_set)) {
+		return -1;
+	}
+	if (ast_manager_register_xml("PresenceStateDelete", EVENT_FLAG_CALL, ami_delete)) {
+		ast_manager_unregister("PresenceStateSet");
+		return -1;
+	}
+	return 0;
+}
+
+void fprs_shim_unregister_manager(void)
+{
+	ast_manager_unregister("PresenceStateDelete");
+	ast_manager_unregister("PresenceStateSet");
 }
 
 /* ---- Test framework ----------------------------------------------------------------------- */
@@ -198,29 +289,77 @@ int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_sta
 	return 0;
 }
 
+void fprs_shim_local_time(long long seconds, char *buf, size_t len)
+{
+	struct timeval when = { .tv_sec = seconds };
+	struct ast_tm tm;
+
+	ast_localtime(&when, &tm, NULL);
+	ast_strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm);
+}
+
 /* ---- Configuration ---------------------------------------------------------------------- */
 
-#ifdef FPRS_CLUSTER
-int fprs_shim_config_section(const char *file, const char *category,
-	void (*each)(void *data, const char *name, const char *value, int lineno), void *data)
+struct ast_config *fprs_shim_config_load(const char *file, int *status)
 {
 	struct ast_flags flags = { 0 };
-	struct ast_config *cfg = ast_config_load2(file, AST_MODULE, flags);
-	struct ast_variable *var;
+	struct ast_config *cfg = ast_config_load(file, flags);
 
-	if (cfg == CONFIG_STATUS_FILEMISSING) {
-		return 0;
-	}
 	if (cfg == CONFIG_STATUS_FILEINVALID) {
+		*status = 2;
+		return NULL;
+	}
+	*status = cfg ? 0 : 1;
+	return cfg;
+}
+
+struct ast_variable *fprs_shim_variable(struct ast_variable *var, const char **name,
+	const char **value, int *lineno)
+{
+	*name = var->name;
+	*value = var->value;
+	*lineno = var->lineno;
+	return var->next;
+}
+
+/* ---- Announcing a state that is gone ------------------------------------------------------ */
+
+int fprs_shim_publish_presence(enum ast_presence_state state, const char *provider,
+	const char *subtype, const char *message)
+{
+	size_t provider_len = strlen(provider) + 1;
+	size_t subtype_len = strlen(subtype) + 1;
+	size_t message_len = strlen(message) + 1;
+	struct ast_presence_state_message *presence;
+	struct stasis_message *msg;
+	char *text;
+
+	if (!ast_presence_state_message_type()) {
 		return -1;
 	}
-	for (var = ast_variable_browse(cfg, category); var; var = var->next) {
-		each(data, var->name, var->value, var->lineno);
+	/* The strings live in the object itself and it has no destructor: the Stasis cache keeps
+	 * the message after this module is unloaded, and ao2 then frees it without our code. */
+	presence = ao2_alloc_options(sizeof(*presence) + provider_len + subtype_len + message_len,
+		NULL, AO2_ALLOC_OPT_LOCK_NOLOCK);
+	if (!presence) {
+		return -1;
 	}
-	ast_config_destroy(cfg);
+	text = (char *) (presence + 1);
+	/* String fields are const pointers; Asterisk's own setters write them through a cast too. */
+	*(const char **) &presence->provider = memcpy(text, provider, provider_len);
+	*(const char **) &presence->subtype = memcpy(text + provider_len, subtype, subtype_len);
+	*(const char **) &presence->message = memcpy(text + provider_len + subtype_len, message,
+		message_len);
+	presence->state = state;
+	msg = stasis_message_create(ast_presence_state_message_type(), presence);
+	ao2_ref(presence, -1);
+	if (!msg) {
+		return -1;
+	}
+	stasis_publish(ast_presence_state_topic_all(), msg);
+	ao2_ref(msg, -1);
 	return 0;
 }
-#endif
 
 /* ---- Memory, strings, logging ------------------------------------------------------------- */
 

@@ -431,9 +431,10 @@ def test_11_bad_cluster_config_is_named_and_leaves_the_cluster_off_reload_applie
     assert n1.asterisk.module_loaded("func_presencestate_rs")
     assert status(n1).startswith("Presence cluster: disabled"), status(n1)
     log = "\n".join(warnings(n1, "presencestate.conf"))
-    for fragment in ("line 3: [cluster] group = 'two words' is not valid",
-                     "line 4: [cluster] reconnect_interval = '0' is not valid",
-                     "[cluster] has errors; the cluster stays off"):
+    for fragment in ("line 3: [cluster] option 'group' = 'two words' is not 1 to 128 printable",
+                     "line 4: [cluster] option 'reconnect_interval' = '0' is not a whole number "
+                     "from 1 to 60",
+                     "line 2: [cluster] has errors; the cluster stays off"):
         assert fragment in log, (fragment, log)
     assert "fprs-cluster" not in threads(n1)
     conf = n1.asterisk.host("etc", "presencestate.conf")

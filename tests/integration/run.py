@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Integration tests of func_presencestate_rs against a real Asterisk 22.
+"""Integration tests of func_presencestate_rs against a real Asterisk: Debian's 22 in the
+provisioned root, or the one ASTERISK_ROOT / ASTERISK_PREFIX select (then --module should name
+the module scripts/build-module built for it, the default being that path too).
 
 Each `test_*` function of each `test_*.py` here runs in a fresh network + mount + PID namespace
 (asterisk-test-suite/lib/instance.py), where it starts its own Asterisk instances. Prints one
@@ -42,12 +44,16 @@ def main():
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [HERE, os.environ.get("PYTHONPATH")]))
     passed = failed = 0
     runs = default_root() + RUNS
+    # Several runs of this script can share the root (and test names): each names its run
+    # directories with its own tag, so that cleaning up after a passing test never touches
+    # another run's directories, running or kept.
+    tag = "%x" % os.getpid()
     for target in discover(args.pattern):
         started = time.monotonic()
         # Run directories are named after the test (helpers.start); a passing test's are
         # removed, a failing test's are kept for its logs. Nothing is ever mounted there.
         # Short: the control socket path inside it must fit a sockaddr_un (108 bytes).
-        run_name = target.split(":")[1][len("test_"):][:32]
+        run_name = "%s.%s" % (target.split(":")[1][len("test_"):][:32], tag)
         os.environ["FPRS_RUN_NAME"] = run_name
         try:
             in_namespace(target, timeout=300)

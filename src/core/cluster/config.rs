@@ -1,4 +1,4 @@
-//! The `[cluster]` section of presencestate.conf.
+//! The `[cluster]` section of presencestate.conf (one arm of `core::config::parse`).
 //!
 //! ```text
 //! [cluster]
@@ -10,11 +10,13 @@
 //! Any bad line gets a warning naming the option, value and line, and leaves the cluster off:
 //! joining with a half-understood configuration (a wrong group) would be worse than not at all.
 
+use crate::core::config::{ConfigWarning, Problem, Setting};
 use std::time::Duration;
 
 pub const DEFAULT_GROUP: &str = "asterisk-presence";
 /// CPG group names hold at most 128 bytes.
 const GROUP_MAX: usize = 128;
+const DEFAULT_RECONNECT_SECONDS: u64 = 3;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterConfig {
@@ -28,89 +30,87 @@ impl Default for ClusterConfig {
         ClusterConfig {
             enabled: false,
             group: DEFAULT_GROUP.to_string(),
-            reconnect_interval: Duration::from_secs(3),
+            reconnect_interval: Duration::from_secs(DEFAULT_RECONNECT_SECONDS),
         }
     }
 }
 
-fn boolean(value: &str) -> Option<bool> {
-    // Asterisk's ast_true / ast_false words.
-    match value.to_ascii_lowercase().as_str() {
-        "yes" | "true" | "y" | "t" | "1" | "on" => Some(true),
-        "no" | "false" | "n" | "f" | "0" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-/// Parses the `(option, value, line)` items of `[cluster]`; returns the configuration and a
-/// warning per bad item.
-pub fn parse(items: &[(&str, &str, u32)]) -> (ClusterConfig, Vec<String>) {
+/// Parses the lines of `[cluster]`; a warning per bad line, and one more (on the `enabled`
+/// line) when they leave an enabled cluster off.
+pub fn parse(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>) -> ClusterConfig {
     let mut config = ClusterConfig::default();
-    let mut warnings = Vec::new();
-    for &(key, value, line) in items {
-        let ok = match key.to_ascii_lowercase().as_str() {
-            "enabled" => boolean(value).map(|on| config.enabled = on).is_some(),
-            "group" => {
-                let fits = !value.is_empty()
-                    && value.len() <= GROUP_MAX
-                    && value.bytes().all(|b| b.is_ascii_graphic());
-                if fits {
-                    config.group = value.to_string();
+    let before = warnings.len();
+    let mut enabled_line = None;
+    for setting in lines {
+        if setting.is("enabled") {
+            config.enabled = setting.boolean(false, warnings);
+            enabled_line = Some(*setting);
+        } else if setting.is("group") {
+            let value = setting.value.trim_ascii();
+            let fits = !value.is_empty()
+                && value.len() <= GROUP_MAX
+                && value.iter().all(|b| b.is_ascii_graphic());
+            config.group = match std::str::from_utf8(value) {
+                Ok(group) if fits => group.to_string(),
+                _ => {
+                    warnings.push(setting.problem(Problem::BadValue {
+                        expected: format!("1 to {GROUP_MAX} printable characters, no spaces"),
+                        default: DEFAULT_GROUP.into(),
+                    }));
+                    DEFAULT_GROUP.into()
                 }
-                fits
-            }
-            "reconnect_interval" => match value.parse::<u64>() {
-                Ok(seconds @ 1..=60) => {
-                    config.reconnect_interval = Duration::from_secs(seconds);
-                    true
-                }
-                _ => false,
-            },
-            _ => {
-                warnings.push(format!(
-                    "presencestate.conf line {line}: [cluster] has no option '{key}' \
-                     (options: enabled, group, reconnect_interval)"
-                ));
-                continue;
-            }
-        };
-        if !ok {
-            warnings.push(format!(
-                "presencestate.conf line {line}: [cluster] {key} = '{value}' is not valid \
-                 ({})",
-                match key.to_ascii_lowercase().as_str() {
-                    "enabled" => "yes or no",
-                    "group" => "1 to 128 printable characters, no spaces",
-                    _ => "whole seconds from 1 to 60",
-                }
-            ));
+            };
+        } else if setting.is("reconnect_interval") {
+            let seconds = setting.number(1..=60, DEFAULT_RECONNECT_SECONDS, warnings);
+            config.reconnect_interval = Duration::from_secs(seconds);
+        } else {
+            setting.unknown(warnings);
         }
     }
-    if !warnings.is_empty() && config.enabled {
-        warnings.push("presencestate.conf: [cluster] has errors; the cluster stays off".into());
+    if warnings.len() > before && config.enabled {
+        if let Some(enabled) = enabled_line {
+            warnings.push(enabled.problem(Problem::ClusterOff));
+        }
         config.enabled = false;
     }
-    (config, warnings)
+    config
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::config::{parse as parse_file, Config};
+
+    fn setting<'a>(key: &'a str, value: &'a str, line: u32) -> Setting<'a> {
+        Setting {
+            section: b"cluster",
+            key: key.as_bytes(),
+            value: value.as_bytes(),
+            line,
+        }
+    }
+
+    fn parse_lines(settings: &[Setting<'_>]) -> (ClusterConfig, Vec<String>) {
+        let (config, warnings) = parse_file(settings);
+        let text = warnings.iter().map(ToString::to_string).collect();
+        (config.cluster, text)
+    }
 
     #[test]
     fn defaults_leave_the_cluster_off() {
-        let (config, warnings) = parse(&[]);
+        let (config, warnings) = parse_lines(&[]);
         assert_eq!(config, ClusterConfig::default());
+        assert_eq!(Config::default().cluster, config);
         assert!(!config.enabled && config.group == "asterisk-presence");
         assert!(warnings.is_empty());
     }
 
     #[test]
     fn every_option_is_read() {
-        let (config, warnings) = parse(&[
-            ("enabled", "yes", 2),
-            ("group", "site-a", 3),
-            ("reconnect_interval", "5", 4),
+        let (config, warnings) = parse_lines(&[
+            setting("enabled", "yes", 2),
+            setting("Group", "site-a", 3),
+            setting("reconnect_interval", "5", 4),
         ]);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(
@@ -136,13 +136,19 @@ mod tests {
             ("reconnect_interval", "x"),
             ("colour", "blue"),
         ] {
-            let (config, warnings) = parse(&[("enabled", "yes", 1), (key, value, 7)]);
+            let (config, warnings) =
+                parse_lines(&[setting("enabled", "yes", 1), setting(key, value, 7)]);
             assert!(!config.enabled, "{key}={value}");
             assert!(
                 warnings[0].contains("line 7") && warnings[0].contains(key),
                 "{warnings:?}"
             );
-            assert!(warnings.last().unwrap().contains("stays off"));
+            if key != "enabled" {
+                assert_eq!(
+                    warnings.last().unwrap(),
+                    "presencestate.conf line 1: [cluster] has errors; the cluster stays off"
+                );
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use super::replica::{Replica, VersionStore, MAX_AHEAD_MS};
 use super::resync::Member;
 use super::version::wall_clock_ms;
 use super::wire::{self, Batcher, Message};
+use crate::core::device_state::DeviceState;
 use crate::core::store::{Host, Store};
 use crate::core::value::Presence;
 use std::cell::Cell;
@@ -28,7 +29,18 @@ impl Host for Counting {
         self.puts.set(self.puts.get() + 1);
         true
     }
+    fn remove(&self, _: &CStr) -> bool {
+        self.puts.set(self.puts.get() + 1);
+        true
+    }
+    fn persist_meta(&self, _: &CStr, _: Option<&CStr>) -> bool {
+        self.puts.set(self.puts.get() + 1);
+        true
+    }
     fn announce(&self, _: &[u8], _: Option<&Presence>) {
+        self.announcements.set(self.announcements.get() + 1);
+    }
+    fn announce_device(&self, _: &[u8], _: DeviceState) {
         self.announcements.set(self.announcements.get() + 1);
     }
 }
@@ -67,7 +79,7 @@ pub fn cluster_wire(data: &[u8]) {
 
     let (store, host, replica) = (Store::default(), Counting::default(), Replica::new(1));
     replica.joined(Member { node: 1, pid: 1 });
-    store.replace_all(&[(b"held", b"away,,before")]);
+    store.replace_all(&[(b"held", b"away,,before")], wall_clock_ms());
     let stranger = Member { node: 2, pid: 2 };
     let result = replica.receive(stranger, data, &store, &host, &NoVersions);
     let latest = wall_clock_ms().saturating_add(MAX_AHEAD_MS);

@@ -124,6 +124,9 @@ impl RemoteWrite for Incoming<'_> {
         }
         wins
     }
+    fn written_ms(&self) -> u64 {
+        self.version.wall_ms
+    }
 }
 
 impl Replica {

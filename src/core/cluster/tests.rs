@@ -3,6 +3,8 @@
 
 use super::replica::{Replica, VersionStore};
 use super::resync::Member;
+use crate::core::device_state::DeviceState;
+use crate::core::meta::Source;
 use crate::core::store::tests::RecordingHost;
 use crate::core::store::{Host, Store};
 use crate::core::value::Presence;
@@ -27,8 +29,19 @@ impl Host for Wired<'_> {
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {
         self.host.announce(name, presence)
     }
-    fn committed(&self, name: &[u8], value: &CStr) {
-        self.replica.local_commit(name, value.to_bytes())
+    fn remove(&self, name: &CStr) -> bool {
+        self.host.remove(name)
+    }
+    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+        self.host.persist_meta(name, record)
+    }
+    fn announce_device(&self, name: &[u8], state: DeviceState) {
+        self.host.announce_device(name, state)
+    }
+    fn committed(&self, name: &[u8], value: Option<&CStr>) {
+        if let Some(value) = value {
+            self.replica.local_commit(name, value.to_bytes())
+        }
     }
 }
 
@@ -77,7 +90,12 @@ impl Net {
         };
         let provider = CString::new(format!("CustomPresence:{name}")).unwrap();
         s.store
-            .write(&wired, &provider, &CString::new(value).unwrap())
+            .write(
+                &wired,
+                &provider,
+                &CString::new(value).unwrap(),
+                &Source::Cli,
+            )
             .unwrap();
     }
 

@@ -1,11 +1,13 @@
 //! Writes that come from another server (cluster replication): applied only when newer than
 //! what this server holds, through the same per-name protocol as local writes (see [`Store`])
-//! so that AstDB, memory and the announcements still end on the same state.
+//! so that AstDB, memory, the meta record and the announcements still end on the same state.
 
 use super::{extract, fnv1a, lock_ignoring_poison, name_for_write, stripe_of};
 use super::{Host, Store, WriteError};
+use crate::core::meta::Source;
 use crate::core::value::Presence;
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// Decides whether a write from another server replaces what memory holds.
@@ -13,12 +15,15 @@ pub trait RemoteWrite {
     /// Whether it wins over `held` (memory's state of the name, if any). With `commit`, it
     /// is also recorded as the name's version. Called under the name's write lock.
     fn wins(&self, held: Option<&Presence>, commit: bool) -> bool;
+    /// When the write was made (unix milliseconds, the writer's clock): a timed state's
+    /// deadline counts from here, so every server reverts it at the same moment by itself.
+    fn written_ms(&self) -> u64;
 }
 
 impl Store {
-    /// Applies `value` for `name` from another server if `remote` wins: AstDB, memory, then
-    /// the announcement, like a local write. `Ok(false)`: ours is as new or newer, nothing
-    /// changed. On any error nothing is changed.
+    /// Applies `value` for `name` from another server if `remote` wins: AstDB, memory, its
+    /// record, then the announcement, like a local write (never sent on: no commit hook).
+    /// `Ok(false)`: ours is as new or newer, nothing changed. On any error nothing is changed.
     pub fn apply_remote(
         &self,
         host: &dyn Host,
@@ -34,6 +39,11 @@ impl Store {
             name_for_write(&provider)?;
         }
         let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
+        let deadline_ms = presence.expiry().map(|seconds| {
+            remote
+                .written_ms()
+                .saturating_add(u64::from(seconds.get()) * 1000)
+        });
         let hash = fnv1a(name_bytes);
         let stripe = &self.stripes[stripe_of(hash)];
         {
@@ -49,36 +59,43 @@ impl Store {
             writing.in_flight.push(hash);
         }
         let persisted = host.persist(name, value);
-        let (applied, replaced) = {
+        let (put, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
                 writing.in_flight.swap_remove(mine);
             }
             // A local write may have overtaken it meanwhile: decided again, and recorded.
-            let applied = persisted && remote.wins(self.get(name_bytes).as_deref(), true);
-            let replaced = applied.then(|| self.put(name_bytes, presence));
+            let applies = persisted && remote.wins(self.get(name_bytes).as_deref(), true);
+            let put = applies.then(|| self.put(name_bytes, Some(presence), deadline_ms));
+            let record = put
+                .as_ref()
+                .filter(|put| self.record_changes.load(Relaxed) || put.changes_timing())
+                .and_then(|put| self.note_change(&mut writing, name_bytes, put, &Source::Cluster));
             if !writing.in_flight.contains(&hash) {
-                self.settle(host, extract(&mut writing.overlapped, hash));
+                for other in extract(&mut writing.overlapped, hash) {
+                    self.settle(host, &writing, other);
+                }
             }
-            (applied, replaced)
+            (put, record)
         };
-        drop(replaced);
         if !persisted {
+            self.stats.count_astdb_failure();
             return Err(WriteError::PersistFailed(name_bytes.to_vec()));
         }
-        if applied {
-            self.announce_current(host, stripe, name_bytes);
-        }
-        Ok(applied)
-    }
-
-    /// Gives AstDB memory's state of each name whose puts overlapped (see `Store::write`).
-    fn settle(&self, host: &dyn Host, names: Vec<Vec<u8>>) {
-        for other in names {
-            if let (Some(now), Ok(other_c)) = (self.get(&other), CString::new(other)) {
-                host.persist(&other_c, now.stored_c());
+        let Some(put) = put else {
+            return Ok(false);
+        };
+        if let Some(record) = record {
+            if !host.persist_meta(name, record.as_deref()) {
+                self.stats.count_astdb_failure();
             }
         }
+        let announce = self.after_put(&put);
+        drop(put);
+        if announce {
+            self.announce_current(host, stripe, name_bytes);
+        }
+        Ok(true)
     }
 
     /// The stripe of `name` (for tests).
@@ -107,6 +124,9 @@ mod tests {
             }
             wins
         }
+        fn written_ms(&self) -> u64 {
+            1_000_000
+        }
     }
 
     fn remote() -> Remote {
@@ -131,7 +151,7 @@ mod tests {
     fn a_losing_or_bad_remote_write_changes_nothing() {
         let (host, store) = (RecordingHost::default(), Store::default());
         store
-            .write(&host, c"CustomPresence:bob", c"away,,newer")
+            .write(&host, c"CustomPresence:bob", c"away,,newer", &Source::Cli)
             .unwrap();
         let before = (
             host.db.lock().unwrap().len(),

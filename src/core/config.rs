@@ -1,0 +1,387 @@
+//! `presencestate.conf`: the options Asterisk's config parser hands us, checked and typed.
+//!
+//! The FFI side (`crate::ffi::config`) reads the file with Asterisk's config API and passes
+//! every option as a [`Setting`]; [`parse`] gives a [`Config`] and the warnings to log. Each
+//! section has its own parser function, so a new section is one match arm in [`parse`]. A
+//! bad value or an unknown option keeps the default and is warned about; nothing here fails.
+
+use super::cluster::config::{self as cluster_config, ClusterConfig};
+use super::device_state::{DeviceState, DeviceStateMap};
+use super::shown;
+use super::state::PresenceState;
+use std::fmt;
+use std::ops::RangeInclusive;
+
+/// The file's name in Asterisk's configuration directory.
+pub const FILE_NAME: &str = "presencestate.conf";
+
+/// One `key = value` line of the file, with its section and line number.
+#[derive(Clone, Copy, Debug)]
+pub struct Setting<'a> {
+    pub section: &'a [u8],
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub line: u32,
+}
+
+/// Everything the file configures. `Config::default()` is what a missing file means.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub general: General,
+    /// `[device_state]`: the device state each presence state announces.
+    pub device_state: DeviceStateMap,
+    /// `[cluster]`: sharing every state with other servers through Corosync CPG.
+    pub cluster: ClusterConfig,
+}
+
+/// `[general]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct General {
+    /// Keep when and by what each state last changed (AstDB family `CustomPresenceMeta`).
+    pub record_changes: bool,
+    /// Log every change of a custom presence state at NOTICE level.
+    pub log_changes: bool,
+    /// A write that changes nothing consumers see (state, subtype, message) is stored but not
+    /// announced again.
+    pub suppress_identical: bool,
+}
+
+impl Default for General {
+    fn default() -> General {
+        General {
+            record_changes: true,
+            log_changes: false,
+            suppress_identical: false,
+        }
+    }
+}
+
+/// Something wrong in the file. `Display` gives the WARNING text (file, line, section,
+/// option, value and what happens instead).
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub line: u32,
+    pub section: Vec<u8>,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub problem: Problem,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Problem {
+    UnknownSection,
+    UnknownOption,
+    /// The value is not what the option takes (`expected`); `default` is used instead.
+    BadValue {
+        expected: String,
+        default: String,
+    },
+    /// Something in `[cluster]` was wrong, so the cluster stays off (on the `enabled` line).
+    ClusterOff,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (section, key, value) = (shown(&self.section), shown(&self.key), shown(&self.value));
+        write!(f, "{FILE_NAME} line {}: ", self.line)?;
+        match &self.problem {
+            Problem::UnknownSection => write!(
+                f,
+                "unknown section [{section}]; its option '{key}' = '{value}' is ignored"
+            ),
+            Problem::UnknownOption => write!(
+                f,
+                "[{section}] unknown option '{key}' = '{value}' is ignored"
+            ),
+            Problem::BadValue { expected, default } => write!(
+                f,
+                "[{section}] option '{key}' = '{value}' is not {expected}; using the default \
+                 '{default}'"
+            ),
+            Problem::ClusterOff => write!(f, "[{section}] has errors; the cluster stays off"),
+        }
+    }
+}
+
+impl<'a> Setting<'a> {
+    /// Whether this is option `name` (option names ignore case, as Asterisk's do).
+    pub fn is(&self, name: &str) -> bool {
+        self.key.eq_ignore_ascii_case(name.as_bytes())
+    }
+
+    /// The warning `problem` about this line.
+    pub fn problem(&self, problem: Problem) -> ConfigWarning {
+        ConfigWarning {
+            line: self.line,
+            section: self.section.to_vec(),
+            key: self.key.to_vec(),
+            value: self.value.to_vec(),
+            problem,
+        }
+    }
+
+    /// Records that no option of the section has this name.
+    pub fn unknown(&self, warnings: &mut Vec<ConfigWarning>) {
+        warnings.push(self.problem(Problem::UnknownOption));
+    }
+
+    /// A boolean as Asterisk's `ast_true`/`ast_false` read it, or `default` with a warning.
+    pub fn boolean(&self, default: bool, warnings: &mut Vec<ConfigWarning>) -> bool {
+        let value = trimmed(self.value);
+        let any = |words: &[&str]| {
+            words
+                .iter()
+                .any(|w| value.eq_ignore_ascii_case(w.as_bytes()))
+        };
+        if any(&["yes", "true", "y", "t", "1", "on"]) {
+            true
+        } else if any(&["no", "false", "n", "f", "0", "off"]) {
+            false
+        } else {
+            warnings.push(self.problem(Problem::BadValue {
+                expected: "a boolean (yes or no)".into(),
+                default: if default { "yes" } else { "no" }.into(),
+            }));
+            default
+        }
+    }
+
+    /// A whole number within `range`, or `default` with a warning.
+    pub fn number(
+        &self,
+        range: RangeInclusive<u64>,
+        default: u64,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> u64 {
+        let parsed = std::str::from_utf8(trimmed(self.value))
+            .ok()
+            .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|text| text.parse::<u64>().ok());
+        match parsed {
+            Some(number) if range.contains(&number) => number,
+            _ => {
+                warnings.push(self.problem(Problem::BadValue {
+                    expected: format!("a whole number from {} to {}", range.start(), range.end()),
+                    default: default.to_string(),
+                }));
+                default
+            }
+        }
+    }
+}
+
+fn trimmed(value: &[u8]) -> &[u8] {
+    value.trim_ascii()
+}
+
+/// Types the file's settings, in file order (a repeated option: the last one counts).
+pub fn parse(settings: &[Setting<'_>]) -> (Config, Vec<ConfigWarning>) {
+    let mut config = Config::default();
+    let mut warnings = Vec::new();
+    let mut sections: Vec<(&[u8], Vec<&Setting<'_>>)> = Vec::new();
+    for setting in settings {
+        match sections
+            .iter_mut()
+            .find(|(name, _)| name.eq_ignore_ascii_case(setting.section))
+        {
+            Some((_, lines)) => lines.push(setting),
+            None => sections.push((setting.section, vec![setting])),
+        }
+    }
+    for (name, lines) in sections {
+        match name.to_ascii_lowercase().as_slice() {
+            b"general" => config.general = parse_general(&lines, &mut warnings),
+            b"device_state" => config.device_state = parse_device_state(&lines, &mut warnings),
+            b"cluster" => config.cluster = cluster_config::parse(&lines, &mut warnings),
+            _ => warnings.extend(
+                lines
+                    .iter()
+                    .map(|setting| setting.problem(Problem::UnknownSection)),
+            ),
+        }
+    }
+    (config, warnings)
+}
+
+fn parse_general(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>) -> General {
+    let mut general = General::default();
+    let defaults = General::default();
+    for setting in lines {
+        if setting.is("record_changes") {
+            general.record_changes = setting.boolean(defaults.record_changes, warnings);
+        } else if setting.is("log_changes") {
+            general.log_changes = setting.boolean(defaults.log_changes, warnings);
+        } else if setting.is("suppress_identical") {
+            general.suppress_identical = setting.boolean(defaults.suppress_identical, warnings);
+        } else {
+            setting.unknown(warnings);
+        }
+    }
+    general
+}
+
+const DEVICE_STATE_NAMES: &str =
+    "a device state (NOT_INUSE, INUSE, BUSY, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD or UNKNOWN)";
+
+/// `[device_state]`: `<presence state> = <device state>` lines; a state not named keeps its
+/// default, and so does one given a value that is not a device state.
+fn parse_device_state(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>) -> DeviceStateMap {
+    let mut map = DeviceStateMap::default();
+    let defaults = DeviceStateMap::default();
+    for setting in lines {
+        let Some(presence) = PresenceState::parse(trimmed(setting.key)) else {
+            setting.unknown(warnings);
+            continue;
+        };
+        match DeviceState::parse_mappable(trimmed(setting.value)) {
+            Some(device) => map.set(presence, device),
+            None => {
+                let default = defaults.get(presence);
+                warnings.push(setting.problem(Problem::BadValue {
+                    expected: DEVICE_STATE_NAMES.into(),
+                    default: default.name().into(),
+                }));
+                map.set(presence, default);
+            }
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setting<'a>(section: &'a str, key: &'a str, value: &'a str, line: u32) -> Setting<'a> {
+        Setting {
+            section: section.as_bytes(),
+            key: key.as_bytes(),
+            value: value.as_bytes(),
+            line,
+        }
+    }
+
+    #[test]
+    fn no_settings_means_defaults() {
+        let (config, warnings) = parse(&[]);
+        assert_eq!(config, Config::default());
+        assert!(config.general.record_changes && !config.general.log_changes);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn general_options_are_read_in_any_case_last_one_counting() {
+        let (config, warnings) = parse(&[
+            setting("general", "record_changes", "no", 2),
+            setting("General", "LOG_CHANGES", " On ", 3),
+            setting("general", "record_changes", "0", 4),
+        ]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(!config.general.record_changes && config.general.log_changes);
+    }
+
+    #[test]
+    fn bad_values_keep_the_default_and_say_so() {
+        let (config, warnings) = parse(&[
+            setting("general", "log_changes", "yes", 2),
+            setting("general", "record_changes", "maybe", 3),
+        ]);
+        assert!(config.general.record_changes && config.general.log_changes);
+        assert_eq!(
+            warnings[0].to_string(),
+            "presencestate.conf line 3: [general] option 'record_changes' = 'maybe' is not a \
+             boolean (yes or no); using the default 'yes'"
+        );
+    }
+
+    #[test]
+    fn unknown_options_and_sections_are_named_and_ignored() {
+        let (config, warnings) = parse(&[
+            setting("general", "colour", "blue", 2),
+            setting("nonsense", "a", "b", 5),
+            setting("nonsense", "c", "d", 6),
+        ]);
+        assert_eq!(config, Config::default());
+        let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "presencestate.conf line 2: [general] unknown option 'colour' = 'blue' is ignored",
+                "presencestate.conf line 5: unknown section [nonsense]; its option 'a' = 'b' is ignored",
+                "presencestate.conf line 6: unknown section [nonsense]; its option 'c' = 'd' is ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_device_state_table_maps_each_presence_state() {
+        let (config, warnings) = parse(&[
+            setting("device_state", "away", "onhold", 2),
+            setting("device_state", "XA", " BUSY ", 3),
+            setting("general", "suppress_identical", "yes", 4),
+        ]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let map = config.device_state;
+        assert_eq!(map.get(PresenceState::Away), DeviceState::OnHold);
+        assert_eq!(map.get(PresenceState::Xa), DeviceState::Busy);
+        assert_eq!(
+            map.get(PresenceState::Dnd),
+            DeviceState::Busy,
+            "default kept"
+        );
+        assert!(config.general.suppress_identical);
+    }
+
+    #[test]
+    fn bad_device_state_lines_keep_the_default_and_say_so() {
+        let (config, warnings) = parse(&[
+            setting("device_state", "dnd", "INUSE", 2),
+            setting("device_state", "dnd", "sleepy", 3),
+            setting("device_state", "lunch", "BUSY", 4),
+            setting("device_state", "away", "INVALID", 5),
+        ]);
+        assert_eq!(config.device_state, DeviceStateMap::default());
+        let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(
+            text[0].starts_with(
+                "presencestate.conf line 3: [device_state] option 'dnd' = 'sleepy' is not a \
+                 device state"
+            ) && text[0].ends_with("using the default 'BUSY'"),
+            "{}",
+            text[0]
+        );
+        assert_eq!(
+            text[1],
+            "presencestate.conf line 4: [device_state] unknown option 'lunch' = 'BUSY' is ignored"
+        );
+        assert!(text[2].contains("'away' = 'INVALID'") && text[2].ends_with("'UNAVAILABLE'"));
+    }
+
+    #[test]
+    fn numbers_are_checked_against_their_range() {
+        let mut warnings = Vec::new();
+        let s = |v| setting("x", "n", v, 1);
+        assert_eq!(s("42").number(1..=100, 7, &mut warnings), 42);
+        assert_eq!(s(" 100 ").number(1..=100, 7, &mut warnings), 100);
+        assert!(warnings.is_empty());
+        for bad in ["0", "101", "-3", "4x", "", "99999999999999999999999"] {
+            assert_eq!(s(bad).number(1..=100, 7, &mut warnings), 7, "{bad}");
+        }
+        assert_eq!(warnings.len(), 6);
+        assert!(warnings[0]
+            .to_string()
+            .ends_with("is not a whole number from 1 to 100; using the default '7'"));
+    }
+
+    #[test]
+    fn odd_bytes_in_values_are_quoted_lossily() {
+        let (_, warnings) = parse(&[Setting {
+            section: b"general",
+            key: b"log_changes",
+            value: b"\xff\xfe",
+            line: 9,
+        }]);
+        assert!(warnings[0].to_string().contains("'\u{fffd}\u{fffd}'"));
+    }
+}

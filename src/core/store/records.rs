@@ -1,0 +1,129 @@
+//! The store's `CustomPresenceMeta` records: one per name that has one, kept by stripe beside
+//! the writes of that name, rewritten on each change and handed to AstDB by the writer.
+
+use super::timed::{record_to_store, Put};
+use super::{fnv1a, lock_ignoring_poison, stripe_of, Host, Name, Store, Writing, STRIPES};
+use crate::core::meta::{self, Meta, MetaError, Source};
+use std::ffi::{CStr, CString};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A `CustomPresenceMeta` record as stored, shared so a write hands it to AstDB uncopied.
+pub(super) type Record = Arc<CStr>;
+
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+impl Store {
+    /// Updates the meta record of `name` for the change `put` made by `source`; returns what
+    /// to store: `None` nothing, `Some(None)` delete the record, `Some(Some(record))`. The
+    /// record kept in memory never holds the expiry of a timed state: that is added from the
+    /// state each time the record is stored (`timed::record_to_store`), so any later change
+    /// drops it; and it is stored even with `record_changes = no`.
+    pub(super) fn note_change(
+        &self,
+        writing: &mut Writing,
+        name: &[u8],
+        put: &Put,
+        source: &Source,
+    ) -> Option<Option<Record>> {
+        let Some(presence) = put.new.as_deref() else {
+            writing.meta.remove(name);
+            return Some(None);
+        };
+        let recording = self.record_changes.load(Relaxed);
+        if !recording && !put.changes_timing() {
+            return None;
+        }
+        if recording {
+            let old = writing
+                .meta
+                .get(name)
+                .map_or(&b""[..], |record| record.to_bytes());
+            let rewritten = meta::rewrite_for_change(old, unix_now(), source, presence.stored());
+            // Escaping leaves no NUL in a record.
+            let record: Record = CString::new(rewritten).ok()?.into();
+            match writing.meta.get_mut(name) {
+                Some(slot) => *slot = record,
+                None => {
+                    writing.meta.insert(name.to_vec(), record);
+                }
+            }
+        }
+        Some(record_to_store(writing.meta.get(name), Some(presence)))
+    }
+
+    /// Replaces every `CustomPresenceMeta` record with the stored `(name, record)` entries.
+    /// Returns the records that do not parse: they are not used (their state shows no
+    /// history) and stay in AstDB until that state changes.
+    pub fn replace_meta(&self, records: &[(&[u8], &[u8])]) -> Vec<(Vec<u8>, MetaError)> {
+        let mut broken = Vec::new();
+        let mut per_stripe: Vec<Vec<(Vec<u8>, Record)>> = vec![Vec::new(); STRIPES];
+        for &(name, record) in records {
+            match (Meta::parse(record), CString::new(record)) {
+                (Ok(_), Ok(record)) => {
+                    per_stripe[stripe_of(fnv1a(name))].push((name.to_vec(), record.into()))
+                }
+                (Err(error), _) => broken.push((name.to_vec(), error)),
+                // AstDB values are C strings: they hold no NUL.
+                (Ok(_), Err(_)) => {}
+            }
+        }
+        for (stripe, records) in self.stripes.iter().zip(per_stripe) {
+            let mut writing = lock_ignoring_poison(&stripe.writing);
+            writing.meta = records.into_iter().collect();
+        }
+        broken
+    }
+
+    /// When `name`'s current state was set and by what, if its record describes it.
+    pub fn change_of(&self, name: &[u8]) -> Option<(u64, Source<'static>)> {
+        let presence = self.get(name)?;
+        let stripe = &self.stripes[stripe_of(fnv1a(name))];
+        let record = lock_ignoring_poison(&stripe.writing)
+            .meta
+            .get(name)?
+            .clone();
+        Meta::parse(record.to_bytes())
+            .ok()?
+            .change_of(presence.stored())
+    }
+
+    /// After a reload: records [`Source::Reload`] for each of `names` whose state in memory
+    /// has no record describing it (its AstDB entry was edited by hand, or by a server that
+    /// keeps no record).
+    pub fn record_reloaded(&self, host: &dyn Host, names: &[Name]) {
+        for name in names {
+            let Some(presence) = self.get(name) else {
+                continue;
+            };
+            if self.change_of(name).is_some() {
+                continue;
+            }
+            let stripe = &self.stripes[stripe_of(fnv1a(name))];
+            let record = {
+                let mut writing = lock_ignoring_poison(&stripe.writing);
+                let put = Put {
+                    timed_name: None,
+                    new: Some(presence),
+                    replaced: None,
+                };
+                self.note_change(&mut writing, name, &put, &Source::Reload)
+            };
+            if let (Some(Some(record)), Ok(name_c)) = (record, CString::new(&name[..])) {
+                if !host.persist_meta(&name_c, Some(&record)) {
+                    self.stats.count_astdb_failure();
+                }
+            }
+        }
+    }
+
+    /// presencestate.conf `record_changes`.
+    pub fn set_record_changes(&self, on: bool) {
+        self.record_changes.store(on, Relaxed);
+    }
+}

@@ -1,0 +1,75 @@
+//! The `CustomPresence` device-state provider and device-state announcements, so hints such as
+//! `exten => 300,hint,CustomPresence:erin` and BLF keys of phones that know only device state
+//! follow presence.
+
+use super::bindings::{self, ast_device_state as ast_dev, ast_devstate_cache};
+use super::boundary::{c_bytes, guard};
+use super::host::{with_provider, STORE};
+use crate::core::device_state::DeviceState;
+use crate::core::{shown, PROVIDER_LABEL};
+use std::ffi::{c_char, CStr};
+
+const LABEL: &CStr = c"CustomPresence";
+
+fn to_asterisk(state: DeviceState) -> ast_dev::Type {
+    match state {
+        DeviceState::Unknown => ast_dev::AST_DEVICE_UNKNOWN,
+        DeviceState::NotInuse => ast_dev::AST_DEVICE_NOT_INUSE,
+        DeviceState::Inuse => ast_dev::AST_DEVICE_INUSE,
+        DeviceState::Busy => ast_dev::AST_DEVICE_BUSY,
+        DeviceState::Invalid => ast_dev::AST_DEVICE_INVALID,
+        DeviceState::Unavailable => ast_dev::AST_DEVICE_UNAVAILABLE,
+        DeviceState::Ringing => ast_dev::AST_DEVICE_RINGING,
+        DeviceState::RingInuse => ast_dev::AST_DEVICE_RINGINUSE,
+        DeviceState::OnHold => ast_dev::AST_DEVICE_ONHOLD,
+    }
+}
+
+/// Announces `CustomPresence:<name>` as `state`, cachable: hints, `DEVICE_STATE()`, queues and
+/// SIP dialog subscriptions read it from Asterisk's cache.
+pub(crate) fn announce(name: &[u8], state: DeviceState) {
+    with_provider(name, |device| {
+        let Some(device) = device else {
+            error!(
+                "{PROVIDER_LABEL}:{} holds a NUL byte; its device state cannot be announced",
+                shown(name)
+            );
+            return;
+        };
+        // SAFETY: device is NUL-terminated and only read during the call (Asterisk copies it).
+        unsafe {
+            bindings::ast_devstate_changed_literal(
+                to_asterisk(state),
+                ast_devstate_cache::AST_DEVSTATE_CACHABLE,
+                device.as_ptr(),
+            );
+        }
+    });
+}
+
+/// The provider callback: the device state of `CustomPresence:<data>`.
+#[no_mangle]
+pub extern "C" fn fprs_devstate_provider(data: *const c_char) -> ast_dev::Type {
+    guard(
+        "CustomPresence device-state provider",
+        ast_dev::AST_DEVICE_INVALID,
+        || {
+            // SAFETY: data is the NUL-terminated text after "CustomPresence:", alive for the call.
+            let name = unsafe { c_bytes(data) }.unwrap_or_default();
+            to_asterisk(STORE.device_state(name))
+        },
+    )
+}
+
+pub(crate) fn register_provider() -> bool {
+    debug_assert_eq!(LABEL.to_bytes(), PROVIDER_LABEL.as_bytes());
+    // SAFETY: LABEL is NUL-terminated (Asterisk copies it); the callback has the provider's
+    // signature and stays loaded until the provider is deleted at unload.
+    unsafe { bindings::ast_devstate_prov_add(LABEL.as_ptr(), Some(fprs_devstate_provider)) == 0 }
+}
+
+pub(crate) fn unregister_provider() {
+    // SAFETY: LABEL is NUL-terminated. Asterisk deletes under its provider list's write lock,
+    // so no call of the callback is running once this returns.
+    unsafe { bindings::ast_devstate_prov_del(LABEL.as_ptr()) };
+}
