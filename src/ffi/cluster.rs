@@ -32,6 +32,8 @@ const VERSION_FAMILY: &CStr = c"CustomPresenceVersion";
 /// Local writes are sent at most this often, packed together: under load, one CPG message
 /// (and one wake-up of this thread) carries many writes instead of one each.
 const COALESCE: Duration = Duration::from_millis(1);
+/// Tombstones past `tombstone_ttl` are looked for this often.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// At most one WARNING about dropped messages per this long.
 const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 
@@ -66,16 +68,12 @@ fn active() -> Option<Arc<Shared>> {
 /// The store's commit hook (under the name's write lock, only while the cluster runs):
 /// versions the write and queues it.
 pub(crate) fn committed(name: &[u8], value: Option<&CStr>) {
-    // A delete is not replicated yet: the other servers keep the name.
-    let Some(value) = value else {
-        return;
-    };
     if let Some(shared) = ACTIVE
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .as_ref()
     {
-        shared.replica.local_commit(name, value.to_bytes());
+        shared.replica.local_commit(name, value.map(CStr::to_bytes));
         shared.wake();
     }
 }
@@ -140,6 +138,14 @@ impl VersionStore for AstdbVersions {
             }
         }
     }
+
+    fn forget(&self, name: &[u8]) {
+        if let Ok(name) = CString::new(name) {
+            // SAFETY: two NUL-terminated strings, only read during the call. A record already
+            // gone is no error worth a word.
+            unsafe { bindings::ast_db_del(VERSION_FAMILY.as_ptr(), name.as_ptr()) };
+        }
+    }
 }
 
 /// Starts the cluster when `config.enabled`.
@@ -158,8 +164,8 @@ fn start(config: ClusterConfig) {
         error!("Presence cluster not started: cannot make its wake socket non-blocking");
         return;
     }
-    let replica = Replica::new(0);
-    let versions = with_astdb_family(VERSION_FAMILY, |records| {
+    let replica = Replica::new(0).keeping_tombstones(config.tombstone_ttl);
+    let (versions, tombstones) = with_astdb_family(VERSION_FAMILY, |records| {
         replica.load_versions(&STORE, records)
     });
     let shared = Arc::new(Shared {
@@ -180,7 +186,8 @@ fn start(config: ClusterConfig) {
     match spawned {
         Ok(handle) => {
             notice!(
-                "Presence cluster: joining CPG group '{}' ({versions} stored versions)",
+                "Presence cluster: joining CPG group '{}' ({versions} stored versions, \
+                 {tombstones} tombstones)",
                 shared.config.group
             );
             *THREAD.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
@@ -227,6 +234,8 @@ pub(crate) fn status_text() -> String {
         stats: &shared.replica.stats,
         last_resync: last.as_ref(),
         now_unix_ms: wall_clock_ms(),
+        tombstones: shared.replica.tombstones(),
+        tombstone_ttl: shared.config.tombstone_ttl,
     })
 }
 
@@ -324,6 +333,7 @@ fn run(shared: Arc<Shared>, wakee: UnixStream) {
     let mut warned = false;
     let mut reported_resync = None;
     let mut last_send = Instant::now();
+    let mut last_purge: Option<Instant> = None;
     while !shared.stop.load(Ordering::Acquire) {
         if connection.is_none() && Instant::now() >= next_attempt {
             match Connection::open(&shared.config.group) {
@@ -411,6 +421,12 @@ fn run(shared: Arc<Shared>, wakee: UnixStream) {
             next_attempt = Instant::now() + interval;
         }
         shared.replica.tick(&STORE);
+        if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            last_purge = Some(Instant::now());
+            shared
+                .replica
+                .purge_tombstones(wall_clock_ms(), &AstdbVersions);
+        }
         for name in shared.replica.take_too_large() {
             warning!(
                 "Presence cluster: {PROVIDER_PREFIX}{} is larger than one cluster message \

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The cluster code under valgrind memcheck: node 2's Asterisk runs under memcheck in a 3-node
 cluster with `[cluster] enabled = yes`, through every cluster path: states applied from
-others (the CPG deliver callback), its own writes sent, a resynchronisation, garbage from a
+others (the CPG deliver callback), its own writes sent, deletes (tombstones) both ways, a
+replicated timed state it reverts itself, a resynchronisation, garbage from a
 foreign member, corosync stopped and started again (lost, reconnect), module
 unload/load/reload (the thread stopped and joined). Reports like scripts/memcheck: the errors
 and definite leaks with a frame in the module. Ends with `N passed, M failed`. About 5 minutes.
@@ -58,6 +59,12 @@ def main():
             assert r.get("Response") == "Success", r
         t.wait(lambda: t.count(n1) == 30, "node 1 to get node 2's states", 300, every=1)
         steps.append("10 states sent from node 2")
+        n1.cli("presencestate delete CustomPresence:from1_0")
+        n2.cli("presencestate delete CustomPresence:from2_0", timeout=120)
+        t.setvar(a1, "timed", "away,,,t(2)")
+        t.wait(lambda: t.count(n1) == 29 and t.count(n2) == 29, "both deletes and the timed write", 300, every=1)
+        t.wait(lambda: t.family(n2).get("timed", "away,,,t(2)") != "away,,,t(2)", "node 2's own revert", 300, every=1)
+        steps.append("a delete applied and one sent (tombstones), a timed write reverted by node 2 itself")
         script = os.path.join(cluster.host_dir, "cpg_send.py")
         shutil.copyfile(os.path.join(HERE, "lib", "cpg_send.py"), script)
         inside = cluster.host_dir[len(cluster.root):]
@@ -69,7 +76,7 @@ def main():
         t.wait(lambda: "not connected" in n2.cli("presencestate cluster", timeout=120), "lost", 300, every=1)
         t.setvar(a1, "while_down", "xa")
         n2.start_corosync()
-        t.wait(lambda: t.count(n2) == 31, "node 2 to resynchronise", 300, every=1)
+        t.wait(lambda: t.count(n2) == 30, "node 2 to resynchronise", 300, every=1)
         steps.append("corosync stopped and started: lost, reconnected, resynchronised")
         for verb in ("unload", "load", "reload", "unload", "load"):
             n2.cli("module %s func_presencestate_rs.so" % verb, timeout=300)

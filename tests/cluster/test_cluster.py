@@ -376,6 +376,93 @@ def test_7_garbage_from_a_foreign_member_is_dropped_and_changes_nothing(cluster)
     wait_equal(cluster.nodes, size=2)
 
 
+def messages_sent(node):
+    return int(re.search(r"Messages: sent (\d+),", status(node)).group(1))
+
+
+def changed_by(node, name):
+    out = node.cli("presencestate show CustomPresence:%s" % name)
+    m = re.search(r"^\s*Changed by\s*: (.*?)\s*$", out, re.M)
+    assert m, out
+    return m.group(1)
+
+
+def test_8_a_delete_in_a_partition_stays_deleted_and_an_expiry_fires_once_per_server(cluster):
+    up(cluster)
+    n1, n2, n3 = cluster.nodes
+    a1, a3 = n1.ami(events="off"), n3.ami(events="off")
+    for name in ("del_live", "del_split", "del_then_written"):
+        setvar(a1, name, "away,,before")
+    wait_equal(cluster.nodes, size=3)
+    # A delete with everyone joined (CLI on node 2): gone everywhere, not_set announced there.
+    amis = {n.number: n.ami() for n in (n1, n3)}
+    marks = {k: a.mark() for k, a in amis.items()}
+    n2.cli("presencestate delete CustomPresence:del_live")
+    for k, a in amis.items():
+        event = a.wait_for(lambda e: e.get("Event") == "PresenceStateChange"
+                           and e.get("Presentity") == "CustomPresence:del_live", timeout=5, start=marks[k])
+        assert event["Status"] == "not_set", event
+    wait_equal(cluster.nodes, size=2)
+    # Node 3 away: node 1 deletes a name node 3 still holds; node 3 deletes a name that
+    # node 1 then writes again (the later write wins over the tombstone).
+    n3.link(False)
+    cluster.wait_members({1, 2}, nodes=[n1, n2])
+    cluster.wait_members({3}, nodes=[n3])
+    wait_group([n1, n2], 2)
+    wait_group([n3], 1)
+    n1.cli("presencestate delete CustomPresence:del_split")
+    r = a3.action({"Action": "PresenceStateDelete", "Presentity": "CustomPresence:del_then_written"})
+    assert r.get("Response") == "Success", r
+    time.sleep(0.05)
+    setvar(a1, "del_then_written", "dnd,,after the delete")
+    wait(lambda: "del_split" not in family(n2), "the delete on node 2", timeout=5)
+    assert "del_split" in family(n3)
+    n3.link(True)
+    cluster.wait_members({1, 2, 3})
+    expected = {"del_then_written": "dnd,,after the delete"}
+    table = wait_equal(cluster.nodes, size=1)
+    assert table == expected, table
+    wait_group(cluster.nodes, 3)
+    for n in cluster.nodes:
+        assert "Tombstones: 2 " in status(n), status(n)
+        assert family(n, "CustomPresenceMeta").keys() == {"del_then_written"}, family(n, "CustomPresenceMeta")
+    print("    node 1 deleted del_split while node 3 held it; after the heal no node holds it")
+    # A timed write replicates with its deadline; each server reverts it itself, no message.
+    setvar(a1, "timed", "available")
+    wait_equal(cluster.nodes, size=2)
+    amis = {n.number: n.ami() for n in cluster.nodes}
+    marks = {k: a.mark() for k, a in amis.items()}
+    setvar(a1, "timed", "dnd,,,t(3)")
+    wait_equal(cluster.nodes, size=2)
+    time.sleep(0.5)
+    sent = [messages_sent(n) for n in cluster.nodes]
+    wait(lambda: all(family(n).get("timed") == "available" for n in cluster.nodes),
+         "the revert on every node", timeout=10)
+    time.sleep(1)
+    assert [messages_sent(n) for n in cluster.nodes] == sent, "an expiry sent a message"
+    for n in cluster.nodes:
+        assert changed_by(n, "timed") == "expiry of a timed state", changed_by(n, "timed")
+        events = amis[n.number].events(lambda e: e.get("Event") == "PresenceStateChange"
+                                       and e.get("Presentity") == "CustomPresence:timed",
+                                       start=marks[n.number])
+        assert [e["Status"] for e in events] == ["dnd", "available"], events
+    print("    t(3) written on node 1: each node reverted it itself, once; messages sent unchanged %s" % sent)
+
+
+def test_12_ami_and_cli_writes_replicate_like_dialplan_writes(cluster):
+    up(cluster)
+    n1, n2, n3 = cluster.nodes
+    r = n1.ami(events="off").action({"Action": "PresenceStateSet", "Presentity": "CustomPresence:by_ami",
+                                     "State": "away", "Message": "set by AMI"})
+    assert r.get("Response") == "Success", r
+    assert "Changing" in n2.cli("presencestate change CustomPresence:by_cli dnd,,set_by_CLI")
+    table = wait_equal(cluster.nodes, size=2)
+    assert table == {"by_ami": "away,,set by AMI", "by_cli": "dnd,,set_by_CLI"}, table
+    for n in (n1, n3):
+        assert changed_by(n, "by_cli") == "another server of the cluster", changed_by(n, "by_cli")
+    assert changed_by(n2, "by_cli") == "CLI"
+
+
 def test_9_disabled_by_default_no_cpg_connection_and_no_sharing(cluster):
     up(cluster, enabled=False)
     n1, n2 = cluster.nodes[:2]

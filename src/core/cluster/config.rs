@@ -5,11 +5,13 @@
 //! enabled = no                 ; yes: share every CustomPresence state through Corosync CPG
 //! group = asterisk-presence    ; the CPG group; every server of one cluster uses the same
 //! reconnect_interval = 3       ; seconds between attempts while corosync is unreachable (1-60)
+//! tombstone_ttl = 604800       ; seconds a delete is remembered (60 to 31536000)
 //! ```
 //!
 //! Any bad line gets a warning naming the option, value and line, and leaves the cluster off:
 //! joining with a half-understood configuration (a wrong group) would be worse than not at all.
 
+use super::replica::DEFAULT_TOMBSTONE_TTL;
 use crate::core::config::{ConfigWarning, Problem, Setting};
 use std::time::Duration;
 
@@ -23,6 +25,8 @@ pub struct ClusterConfig {
     pub enabled: bool,
     pub group: String,
     pub reconnect_interval: Duration,
+    /// How long a delete's tombstone is kept (a server away longer could bring the name back).
+    pub tombstone_ttl: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -31,6 +35,7 @@ impl Default for ClusterConfig {
             enabled: false,
             group: DEFAULT_GROUP.to_string(),
             reconnect_interval: Duration::from_secs(DEFAULT_RECONNECT_SECONDS),
+            tombstone_ttl: DEFAULT_TOMBSTONE_TTL,
         }
     }
 }
@@ -63,6 +68,10 @@ pub fn parse(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>) -> Clust
         } else if setting.is("reconnect_interval") {
             let seconds = setting.number(1..=60, DEFAULT_RECONNECT_SECONDS, warnings);
             config.reconnect_interval = Duration::from_secs(seconds);
+        } else if setting.is("tombstone_ttl") {
+            let default = DEFAULT_TOMBSTONE_TTL.as_secs();
+            let seconds = setting.number(60..=31_536_000, default, warnings);
+            config.tombstone_ttl = Duration::from_secs(seconds);
         } else {
             setting.unknown(warnings);
         }
@@ -111,6 +120,7 @@ mod tests {
             setting("enabled", "yes", 2),
             setting("Group", "site-a", 3),
             setting("reconnect_interval", "5", 4),
+            setting("tombstone_ttl", "86400", 5),
         ]);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(
@@ -119,6 +129,7 @@ mod tests {
                 enabled: true,
                 group: "site-a".into(),
                 reconnect_interval: Duration::from_secs(5),
+                tombstone_ttl: Duration::from_secs(86400),
             }
         );
     }
@@ -134,6 +145,8 @@ mod tests {
             ("reconnect_interval", "0"),
             ("reconnect_interval", "61"),
             ("reconnect_interval", "x"),
+            ("tombstone_ttl", "59"),
+            ("tombstone_ttl", "31536001"),
             ("colour", "blue"),
         ] {
             let (config, warnings) =

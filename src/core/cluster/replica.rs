@@ -11,7 +11,7 @@ use crate::core::value::Presence;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A version more than this far ahead of this server's clock is refused: a peer with a
@@ -22,13 +22,19 @@ pub const MAX_AHEAD_MS: u64 = 24 * 3600 * 1000;
 /// How long a round waits for every member's digest before deciding with those it has.
 pub const DIGEST_WAIT: Duration = Duration::from_secs(3);
 
+/// How long a delete's tombstone is kept by default: a server away for longer than this (a
+/// partition, or switched off) could bring a deleted name back with its older write.
+pub const DEFAULT_TOMBSTONE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Where versions are kept across restarts (the module's own AstDB family).
 pub trait VersionStore {
     fn save(&self, name: &[u8], record: &[u8]);
+    /// Removes the record of `name` (a tombstone past its time).
+    fn forget(&self, name: &[u8]);
 }
 
 /// The stored record of a version: `wall_ms.counter.node fingerprint`, the fingerprint that of
-/// the value it versions, so a record left behind by a value changed otherwise (a crash
+/// the value it versions (the empty value for a delete's tombstone), so a record left behind by a value changed otherwise (a crash
 /// between the two puts, `database put`) is not taken for the new value's version.
 pub fn record(version: Version, value: &[u8]) -> Vec<u8> {
     format!("{version} {:016x}", fingerprint(value)).into_bytes()
@@ -76,7 +82,7 @@ pub struct ResyncReport {
 
 #[derive(Default)]
 struct Outbox {
-    /// Local writes not yet packed into messages: name, value, version.
+    /// Local writes not yet packed into messages: name, value (empty: a delete), version.
     live: Vec<(Vec<u8>, Vec<u8>, Version)>,
     messages: VecDeque<Vec<u8>>,
 }
@@ -92,7 +98,12 @@ pub struct Replica {
     clock: Clock,
     /// Names of states too large for any message: they stay on this server (the FFI warns).
     too_large: Mutex<Vec<Vec<u8>>>,
+    /// The version of every state held (locked before `tombstones`).
     versions: Mutex<HashMap<Name, Version>>,
+    /// Names deleted, with the version of the delete: kept `tombstone_ttl` after it, so an
+    /// older write of the name (from a server that was away) cannot bring it back.
+    tombstones: Mutex<HashMap<Name, Version>>,
+    tombstone_ttl: Duration,
     outbox: Mutex<Outbox>,
     sync: Mutex<Sync>,
     joined: AtomicBool,
@@ -114,18 +125,48 @@ struct Incoming<'a> {
 impl RemoteWrite for Incoming<'_> {
     fn wins(&self, held: Option<&Presence>, commit: bool) -> bool {
         let mut versions = lock(&self.replica.versions);
-        let held = held.map(|p| {
-            let version = versions.get(self.name).copied().unwrap_or(Version::UNKNOWN);
-            (version, p.stored())
-        });
+        let mut tombstones = lock(&self.replica.tombstones);
+        let held = match held {
+            Some(p) => {
+                let version = versions.get(self.name).copied().unwrap_or(Version::UNKNOWN);
+                Some((version, p.stored()))
+            }
+            // A name deleted holds its tombstone's version, with the empty value.
+            None => tombstones
+                .get(self.name)
+                .map(|&version| (version, &b""[..])),
+        };
         let wins = wins(self.version, self.value, held);
         if wins && commit {
-            versions.insert(self.name.into(), self.version);
+            record_version(
+                &mut versions,
+                &mut tombstones,
+                self.name,
+                self.version,
+                self.value.is_empty(),
+            );
         }
         wins
     }
     fn written_ms(&self) -> u64 {
         self.version.wall_ms
+    }
+}
+
+/// Makes `version` the version of `name`: of its state, or of its delete (`deleted`).
+fn record_version(
+    versions: &mut HashMap<Name, Version>,
+    tombstones: &mut HashMap<Name, Version>,
+    name: &[u8],
+    version: Version,
+    deleted: bool,
+) {
+    if deleted {
+        versions.remove(name);
+        tombstones.insert(name.into(), version);
+    } else {
+        tombstones.remove(name);
+        versions.insert(name.into(), version);
     }
 }
 
@@ -135,6 +176,8 @@ impl Replica {
             clock: Clock::new(node),
             too_large: Mutex::default(),
             versions: Mutex::default(),
+            tombstones: Mutex::default(),
+            tombstone_ttl: DEFAULT_TOMBSTONE_TTL,
             outbox: Mutex::default(),
             sync: Mutex::new(Sync {
                 me: None,
@@ -147,28 +190,84 @@ impl Replica {
         }
     }
 
-    /// Takes the stored versions (`(name, record)`) of the states `store` holds; a record that
-    /// does not match the stored value is ignored (that state's version is unknown).
-    pub fn load_versions(&self, store: &Store, records: &[(&[u8], &[u8])]) -> usize {
-        let mut versions = lock(&self.versions);
-        for &(name, text) in records {
-            if let Some(version) = store.get(name).and_then(|p| parse_record(text, p.stored())) {
-                versions.insert(name.into(), version);
-            }
-        }
-        versions.len()
+    /// Keeps tombstones `ttl` (`[cluster] tombstone_ttl`) instead of the default.
+    pub fn keeping_tombstones(mut self, ttl: Duration) -> Replica {
+        self.tombstone_ttl = ttl;
+        self
     }
 
-    /// The store's commit hook: versions a local write and queues it for the others.
-    pub fn local_commit(&self, name: &[u8], value: &[u8]) {
+    /// Takes the stored versions (`(name, record)`): of the states `store` holds, and the
+    /// tombstones of names it does not. A record that does not match the stored value is
+    /// ignored (that state's version is unknown). Returns (versions, tombstones) taken.
+    pub fn load_versions(&self, store: &Store, records: &[(&[u8], &[u8])]) -> (usize, usize) {
+        let mut versions = lock(&self.versions);
+        let mut tombstones = lock(&self.tombstones);
+        for &(name, text) in records {
+            match store.get(name) {
+                Some(held) => {
+                    if let Some(version) = parse_record(text, held.stored()) {
+                        versions.insert(name.into(), version);
+                    }
+                }
+                None => {
+                    if let Some(version) = parse_record(text, b"") {
+                        tombstones.insert(name.into(), version);
+                    }
+                }
+            }
+        }
+        (versions.len(), tombstones.len())
+    }
+
+    /// The store's commit hook: versions a local write (`Some(value)`) or delete (`None`: its
+    /// tombstone) and queues it for the others.
+    pub fn local_commit(&self, name: &[u8], value: Option<&[u8]>) {
         let version = self.clock.tick(wall_clock_ms());
-        lock(&self.versions).insert(name.into(), version);
+        record_version(
+            &mut lock(&self.versions),
+            &mut lock(&self.tombstones),
+            name,
+            version,
+            value.is_none(),
+        );
         // While not in the group, the next resynchronisation carries it instead.
         if self.joined.load(Ordering::Relaxed) {
-            lock(&self.outbox)
-                .live
-                .push((name.to_vec(), value.to_vec(), version));
+            lock(&self.outbox).live.push((
+                name.to_vec(),
+                value.unwrap_or_default().to_vec(),
+                version,
+            ));
         }
+    }
+
+    /// Forgets the tombstones older than `tombstone_ttl` (by their version's clock), and their
+    /// stored records. Returns how many.
+    pub fn purge_tombstones(&self, now_ms: u64, saved: &dyn VersionStore) -> usize {
+        let ttl_ms = u64::try_from(self.tombstone_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut gone = Vec::new();
+        lock(&self.tombstones).retain(|name, version| {
+            let keep = version.wall_ms.saturating_add(ttl_ms) > now_ms;
+            if !keep {
+                gone.push(Arc::clone(name));
+            }
+            keep
+        });
+        for name in &gone {
+            saved.forget(name);
+        }
+        gone.len()
+    }
+
+    /// How many tombstones are kept.
+    pub fn tombstones(&self) -> usize {
+        lock(&self.tombstones).len()
+    }
+
+    /// The version this server holds for `name`: of its state or of its delete.
+    fn version_of(&self, name: &[u8]) -> Option<Version> {
+        let versions = lock(&self.versions);
+        let version = versions.get(name).copied();
+        version.or_else(|| lock(&self.tombstones).get(name).copied())
     }
 
     /// The next message to multicast, if any (local writes packed first); the versions of the
@@ -289,17 +388,23 @@ impl Replica {
         }
     }
 
-    /// Every state held with its version, for digests and resynchronisation.
-    fn held(&self, store: &Store) -> Vec<(Name, Version, std::sync::Arc<Presence>)> {
+    /// Every state held with its version, and every tombstone (no state) of a name not held,
+    /// for digests and resynchronisation.
+    fn held(&self, store: &Store) -> Vec<(Name, Version, Option<Arc<Presence>>)> {
         let snapshot = store.snapshot();
         let versions = lock(&self.versions);
-        snapshot
-            .into_iter()
-            .map(|(name, presence)| {
-                let version = versions.get(&name).copied().unwrap_or(Version::UNKNOWN);
-                (name, version, presence)
-            })
-            .collect()
+        let tombstones = lock(&self.tombstones);
+        let mut held: Vec<_> = tombstones
+            .iter()
+            // (The snapshot is sorted by name.)
+            .filter(|(name, _)| snapshot.binary_search_by(|(n, _)| n.cmp(name)).is_err())
+            .map(|(name, &version)| (Arc::clone(name), version, None))
+            .collect();
+        held.extend(snapshot.into_iter().map(|(name, presence)| {
+            let version = versions.get(&name).copied().unwrap_or(Version::UNKNOWN);
+            (name, version, Some(presence))
+        }));
+        held
     }
 
     fn send_buckets(&self, store: &Store, round: u64, buckets: &[usize]) {
@@ -314,7 +419,7 @@ impl Replica {
                 if wanted[bucket_of(&name)] {
                     let entry = Entry {
                         name: &name,
-                        value: presence.stored(),
+                        value: presence.as_ref().map_or(&b""[..], |p| p.stored()),
                         version,
                     };
                     if batcher.push(&entry) {
@@ -424,8 +529,12 @@ impl Replica {
                     entry.version
                 ));
             }
-            Presence::parse(entry.value)
-                .map_err(|e| format!("entry {}={}: {e}", shown(entry.name), shown(entry.value)))?;
+            // An empty value is a delete's tombstone.
+            if !entry.value.is_empty() {
+                Presence::parse(entry.value).map_err(|e| {
+                    format!("entry {}={}: {e}", shown(entry.name), shown(entry.value))
+                })?;
+            }
             let name = CString::new(entry.name).map_err(|_| "a NUL in a name".to_string())?;
             let value = CString::new(entry.value).map_err(|_| "a NUL in a value".to_string())?;
             checked.push((entry, name, value));
@@ -438,14 +547,14 @@ impl Replica {
                 version: entry.version,
                 value: entry.value,
             };
-            match store.apply_remote(host, &name, &value, &incoming) {
+            let value = (!entry.value.is_empty()).then_some(value.as_c_str());
+            match store.apply_remote(host, &name, value, &incoming) {
                 Ok(true) => {
                     add(&self.stats.entries_applied, 1);
                     saved.save(entry.name, &record(entry.version, entry.value));
                 }
                 Ok(false) => {
-                    let ours = lock(&self.versions).get(entry.name).copied();
-                    if ours != Some(entry.version) {
+                    if self.version_of(entry.name) != Some(entry.version) {
                         add(&self.stats.conflicts, 1);
                     }
                 }

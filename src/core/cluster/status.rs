@@ -14,6 +14,9 @@ pub struct Status<'a> {
     pub stats: &'a Stats,
     pub last_resync: Option<&'a ResyncReport>,
     pub now_unix_ms: u64,
+    /// Deleted names whose tombstone is kept, and for how long.
+    pub tombstones: usize,
+    pub tombstone_ttl: std::time::Duration,
 }
 
 pub fn disabled() -> String {
@@ -62,6 +65,12 @@ pub fn render(status: &Status<'_>) -> String {
         n(&s.entries_applied),
         n(&s.conflicts)
     );
+    let _ = writeln!(
+        out,
+        "Tombstones: {} (deletes kept {} s)",
+        status.tombstones,
+        status.tombstone_ttl.as_secs()
+    );
     match status.last_resync {
         None => {
             let _ = writeln!(out, "Last resynchronisation: none yet");
@@ -106,12 +115,15 @@ mod tests {
             stats: &stats,
             last_resync: Some(&report),
             now_unix_ms: 3_500,
+            tombstones: 4,
+            tombstone_ttl: Duration::from_secs(60),
         });
         for line in [
             "Group: g\n",
             "Node id: 1\n",
             "Members: 2: node 1 (pid 7), node 2 (pid 8)\n",
             "Messages: sent 5, received 0, dropped 0\n",
+            "Tombstones: 4 (deletes kept 60 s)\n",
             "Last resynchronisation: 2.5 s ago, 3 members, 10 names applied, 2 sent, took 40 ms\n",
         ] {
             assert!(text.contains(line), "{line:?} in {text}");

@@ -14,6 +14,7 @@ use std::ffi::{CStr, CString};
 struct NoVersions;
 impl VersionStore for NoVersions {
     fn save(&self, _: &[u8], _: &[u8]) {}
+    fn forget(&self, _: &[u8]) {}
 }
 
 /// The store's host on one server: records, and hands local commits to the replica.
@@ -39,9 +40,7 @@ impl Host for Wired<'_> {
         self.host.announce_device(name, state)
     }
     fn committed(&self, name: &[u8], value: Option<&CStr>) {
-        if let Some(value) = value {
-            self.replica.local_commit(name, value.to_bytes())
-        }
+        self.replica.local_commit(name, value.map(CStr::to_bytes))
     }
 }
 
@@ -153,6 +152,16 @@ impl Net {
                 return;
             }
         }
+    }
+
+    fn delete(&self, i: usize, name: &str) {
+        let s = &self.servers[i];
+        let wired = Wired {
+            host: &s.host,
+            replica: &s.replica,
+        };
+        let provider = CString::new(format!("CustomPresence:{name}")).unwrap();
+        s.store.delete(&wired, &provider, &Source::Cli).unwrap();
     }
 
     fn table(&self, i: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
@@ -356,4 +365,105 @@ fn a_version_from_the_far_future_is_refused_and_does_not_move_the_clock() {
     net.pump();
     assert_eq!(net.table(0)[&b"a"[..]], b"chat");
     assert_eq!(net.table(1)[&b"a"[..]], b"chat");
+}
+
+#[test]
+fn a_delete_reaches_every_member_and_survives_a_partition_that_kept_the_name() {
+    let mut net = Net::new(3);
+    net.split(vec![vec![0, 1, 2]]);
+    net.write(0, "gone", "away");
+    net.write(0, "gone-there", "away");
+    net.write(0, "rewritten", "away");
+    net.pump();
+    net.delete(1, "gone");
+    net.pump();
+    for i in 0..3 {
+        assert!(net.servers[i].store.get(b"gone").is_none(), "server {i}");
+        assert_eq!(net.servers[i].replica.tombstones(), 1);
+    }
+    // Node 3 away: a delete on one side while node 3 still holds the name, and a delete on
+    // one side of a name the other side then writes again (later: the write wins).
+    net.split(vec![vec![0, 1], vec![2]]);
+    net.pump();
+    net.delete(0, "gone-there");
+    net.delete(2, "rewritten");
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    net.write(1, "rewritten", "dnd,,back");
+    net.pump();
+    assert!(net.servers[2].store.get(b"gone-there").is_some());
+    net.split(vec![vec![0, 1, 2]]);
+    net.pump();
+    for i in 0..3 {
+        let table = net.table(i);
+        assert_eq!(table.len(), 1, "server {i}: {table:?}");
+        assert_eq!(table[&b"rewritten"[..]], b"dnd,,back");
+        assert_eq!(net.servers[i].replica.tombstones(), 2, "server {i}");
+    }
+    // Past their time, tombstones are forgotten.
+    let later =
+        super::version::wall_clock_ms() + super::replica::DEFAULT_TOMBSTONE_TTL.as_millis() as u64;
+    assert_eq!(
+        net.servers[0].replica.purge_tombstones(later, &NoVersions),
+        2
+    );
+    assert_eq!(net.servers[0].replica.tombstones(), 0);
+}
+
+#[test]
+fn a_timed_write_reverts_on_every_server_by_itself_at_one_deadline() {
+    let mut net = Net::new(2);
+    net.split(vec![vec![0, 1]]);
+    net.write(0, "t", "available");
+    net.pump();
+    net.write(0, "t", "away,,,t(60)");
+    net.pump();
+    let deadline = |i: usize| {
+        net.servers[i]
+            .store
+            .get(b"t")
+            .unwrap()
+            .timing()
+            .unwrap()
+            .deadline_ms
+    };
+    // Within the few milliseconds between the write and its version's clock reading.
+    assert!(
+        deadline(1).abs_diff(deadline(0)) <= 5,
+        "{} {}",
+        deadline(0),
+        deadline(1)
+    );
+    let sent_before: u64 = net
+        .servers
+        .iter()
+        .map(|s| {
+            s.replica
+                .stats
+                .messages_sent
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    let due_at = deadline(0).max(deadline(1));
+    for s in &net.servers {
+        let due = s.store.expiries().take_due(due_at);
+        assert_eq!(due.len(), 1);
+        let wired = Wired {
+            host: &s.host,
+            replica: &s.replica,
+        };
+        s.store.expire_all(&wired, due, &mut |_| {});
+        assert_eq!(s.store.get(b"t").unwrap().stored(), b"available");
+    }
+    net.pump();
+    let sent_after: u64 = net
+        .servers
+        .iter()
+        .map(|s| {
+            s.replica
+                .stats
+                .messages_sent
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    assert_eq!(sent_before, sent_after, "an expiry sends nothing");
 }

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! A name is not empty and holds no NUL or comma; a value holds no NUL (whether it is a valid
-//! presence value is the store's business); nothing follows the last field; the whole message
+//! presence value is the store's business; an empty value is a delete's tombstone); nothing follows the last field; the whole message
 //! is at most [`MAX_MESSAGE`] bytes.
 
 use super::resync::{Digest, BUCKETS};
@@ -30,7 +30,8 @@ const KIND_DIGEST: u8 = 2;
 const KIND_DONE: u8 = 3;
 const ENTRY_FIXED: usize = 8 + 4 + 4 + 4 + 4;
 
-/// One state as it travels: its name (after `CustomPresence:`), stored value and version.
+/// One state as it travels: its name (after `CustomPresence:`), stored value (empty: the name
+/// was deleted) and version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry<'a> {
     pub name: &'a [u8],

@@ -21,14 +21,17 @@ pub trait RemoteWrite {
 }
 
 impl Store {
-    /// Applies `value` for `name` from another server if `remote` wins: AstDB, memory, its
-    /// record, then the announcement, like a local write (never sent on: no commit hook).
-    /// `Ok(false)`: ours is as new or newer, nothing changed. On any error nothing is changed.
+    /// Applies a change of `name` from another server if `remote` wins: `Some(value)` a
+    /// write, `None` a delete (a tombstone). AstDB, memory, its record, then the announcement,
+    /// like a local change (never sent on: no commit hook). `Ok(false)`: ours is as new or
+    /// newer, nothing changed. A delete of a name this server does not hold changes nothing
+    /// here but is still taken (`Ok(true)`: the replica keeps its tombstone). On any error
+    /// nothing is changed.
     pub fn apply_remote(
         &self,
         host: &dyn Host,
         name: &CStr,
-        value: &CStr,
+        value: Option<&CStr>,
         remote: &dyn RemoteWrite,
     ) -> Result<bool, WriteError> {
         let name_bytes = name.to_bytes();
@@ -38,8 +41,11 @@ impl Store {
             provider.extend_from_slice(name_bytes);
             name_for_write(&provider)?;
         }
-        let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
-        let deadline_ms = presence.expiry().map(|seconds| {
+        let presence = value
+            .map(|value| Presence::parse(value.to_bytes()).map(Arc::new))
+            .transpose()
+            .map_err(WriteError::Value)?;
+        let deadline_ms = presence.as_ref().and_then(|p| p.expiry()).map(|seconds| {
             remote
                 .written_ms()
                 .saturating_add(u64::from(seconds.get()) * 1000)
@@ -48,8 +54,13 @@ impl Store {
         let stripe = &self.stripes[stripe_of(hash)];
         {
             let mut writing = lock_ignoring_poison(&stripe.writing);
-            if !remote.wins(self.get(name_bytes).as_deref(), false) {
+            let held = self.get(name_bytes);
+            if !remote.wins(held.as_deref(), false) {
                 return Ok(false);
+            }
+            if held.is_none() && presence.is_none() && !writing.in_flight.contains(&hash) {
+                // Nothing here to delete: only the tombstone is kept.
+                return Ok(remote.wins(None, true));
             }
             if writing.in_flight.contains(&hash)
                 && !writing.overlapped.iter().any(|(_, n)| n == name_bytes)
@@ -58,7 +69,10 @@ impl Store {
             }
             writing.in_flight.push(hash);
         }
-        let persisted = host.persist(name, value);
+        let persisted = match value {
+            Some(value) => host.persist(name, value),
+            None => host.remove(name),
+        };
         let (put, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
@@ -66,10 +80,12 @@ impl Store {
             }
             // A local write may have overtaken it meanwhile: decided again, and recorded.
             let applies = persisted && remote.wins(self.get(name_bytes).as_deref(), true);
-            let put = applies.then(|| self.put(name_bytes, Some(presence), deadline_ms));
+            let put = applies.then(|| self.put(name_bytes, presence, deadline_ms));
             let record = put
                 .as_ref()
-                .filter(|put| self.record_changes.load(Relaxed) || put.changes_timing())
+                .filter(|put| {
+                    put.new.is_none() || self.record_changes.load(Relaxed) || put.changes_timing()
+                })
                 .and_then(|put| self.note_change(&mut writing, name_bytes, put, &Source::Cluster));
             if !writing.in_flight.contains(&hash) {
                 for other in extract(&mut writing.overlapped, hash) {
@@ -139,7 +155,10 @@ mod tests {
     fn a_winning_remote_write_persists_stores_and_announces() {
         let (host, store) = (RecordingHost::default(), Store::default());
         let r = remote();
-        assert_eq!(store.apply_remote(&host, c"bob", c"dnd,,far", &r), Ok(true));
+        assert_eq!(
+            store.apply_remote(&host, c"bob", Some(c"dnd,,far"), &r),
+            Ok(true)
+        );
         assert!(r.recorded.load(Ordering::Relaxed));
         assert_eq!(store.get(b"bob").unwrap().stored(), b"dnd,,far");
         assert_eq!(host.db.lock().unwrap().len(), 1);
@@ -158,10 +177,15 @@ mod tests {
             host.announced.lock().unwrap().len(),
         );
         let r = remote();
-        assert_eq!(store.apply_remote(&host, c"bob", c"dnd", &r), Ok(false));
-        assert!(store.apply_remote(&host, c"bob", c"bored", &r).is_err());
-        assert!(store.apply_remote(&host, c"a,b", c"dnd", &r).is_err());
-        assert!(store.apply_remote(&host, c"", c"dnd", &r).is_err());
+        assert_eq!(
+            store.apply_remote(&host, c"bob", Some(c"dnd"), &r),
+            Ok(false)
+        );
+        assert!(store
+            .apply_remote(&host, c"bob", Some(c"bored"), &r)
+            .is_err());
+        assert!(store.apply_remote(&host, c"a,b", Some(c"dnd"), &r).is_err());
+        assert!(store.apply_remote(&host, c"", Some(c"dnd"), &r).is_err());
         assert!(!r.recorded.load(Ordering::Relaxed));
         assert_eq!(store.get(b"bob").unwrap().message(), b"newer");
         let after = (
@@ -180,9 +204,44 @@ mod tests {
         };
         let r = remote();
         assert_eq!(
-            store.apply_remote(&failing, c"bob", c"dnd", &r),
+            store.apply_remote(&failing, c"bob", Some(c"dnd"), &r),
             Err(WriteError::PersistFailed(b"bob".to_vec()))
         );
         assert!(store.get(b"bob").is_none() && !r.recorded.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_timed_remote_write_counts_its_deadline_from_when_it_was_written() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        let r = remote();
+        assert_eq!(
+            store.apply_remote(&host, c"bob", Some(c"away,,,t(30)"), &r),
+            Ok(true)
+        );
+        let deadline_ms = store.get(b"bob").unwrap().timing().unwrap().deadline_ms;
+        assert_eq!(deadline_ms, r.written_ms() + 30_000);
+        assert_eq!(store.pending_expiries(), 1);
+    }
+
+    #[test]
+    fn a_remote_delete_removes_the_state_and_its_record_and_announces_not_set() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store
+            .write(&host, c"CustomPresence:bob", c"away", &Source::Cli)
+            .unwrap();
+        let r = remote();
+        assert_eq!(store.apply_remote(&host, c"bob", None, &r), Ok(true));
+        assert!(store.get(b"bob").is_none() && r.recorded.load(Ordering::Relaxed));
+        assert_eq!(host.removed.lock().unwrap().as_slice(), [b"bob".to_vec()]);
+        assert_eq!(
+            host.meta.lock().unwrap().last().unwrap(),
+            &(b"bob".to_vec(), None)
+        );
+        assert_eq!(host.announced.lock().unwrap().last().unwrap().1, None);
+        // A delete of a name not held: only the tombstone is taken, AstDB is not touched.
+        let r = remote();
+        assert_eq!(store.apply_remote(&host, c"nobody", None, &r), Ok(true));
+        assert!(r.recorded.load(Ordering::Relaxed));
+        assert_eq!(host.removed.lock().unwrap().len(), 1);
     }
 }
