@@ -3,6 +3,10 @@
 //! ASTERISK_INCLUDE_DIR names a directory holding `asterisk.h` and `asterisk/` (default
 //! `/usr/include`, where Debian's `asterisk-dev` puts them). Without the `asterisk` feature
 //! (`cargo test --no-default-features`) nothing here runs and no headers are needed.
+//!
+//! With the `cluster` feature, the CPG types come from `corosync/cpg.h` (libcpg-dev), found in
+//! COROSYNC_INCLUDE_DIR (default: ASTERISK_INCLUDE_DIR, then `/usr/include`). Only types:
+//! libcpg itself is opened at run time when `[cluster] enabled = yes` (see src/ffi/cluster_cpg.rs).
 use std::env;
 use std::path::{Path, PathBuf};
 
@@ -11,14 +15,50 @@ const SHIM: &str = "src/shim/shim.c";
 
 fn main() {
     println!("cargo:rerun-if-env-changed=ASTERISK_INCLUDE_DIR");
+    println!("cargo:rerun-if-env-changed=COROSYNC_INCLUDE_DIR");
     println!("cargo:rerun-if-changed={HEADER}");
     println!("cargo:rerun-if-changed={SHIM}");
     if env::var_os("CARGO_FEATURE_ASTERISK").is_none() {
         return;
     }
     let include = asterisk_include_dir();
-    compile_shim(&include);
-    generate_bindings(&include);
+    let cluster = env::var_os("CARGO_FEATURE_CLUSTER").is_some();
+    compile_shim(&include, cluster);
+    generate_bindings(&include, cluster);
+    if cluster {
+        generate_cpg_bindings(&include);
+        // dlopen and dlsym: in libc since glibc 2.34, in libdl before (an empty stub after).
+        println!("cargo:rustc-link-lib=dl");
+    }
+}
+
+fn generate_cpg_bindings(asterisk_include: &Path) {
+    let dir = env::var_os("COROSYNC_INCLUDE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| asterisk_include.to_path_buf());
+    let header = dir.join("corosync/cpg.h");
+    if !header.is_file() {
+        panic!(
+            "corosync/cpg.h not found in {}: install `libcpg-dev`, set COROSYNC_INCLUDE_DIR, or \
+             build without the `cluster` feature (--no-default-features --features asterisk)",
+            dir.display()
+        );
+    }
+    let bindings = bindgen::Builder::default()
+        .header(header.to_string_lossy())
+        .clang_arg(format!("-I{}", dir.display()))
+        .allowlist_type("cpg_(handle_t|name|address|model_v1_data_t|model_data_t|deliver_fn_t|confchg_fn_t|totem_confchg_fn_t|ring_id)")
+        .allowlist_type("cs_error_t|cs_dispatch_flags_t|cpg_guarantee_t|cpg_model_t")
+        .allowlist_var("CPG_MAX_NAME_LENGTH")
+        .constified_enum_module("cs_error_t|cs_dispatch_flags_t|cpg_guarantee_t|cpg_model_t")
+        .layout_tests(false)
+        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
+        .generate()
+        .unwrap_or_else(|e| panic!("bindgen failed on {} ({e})", header.display()));
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    bindings
+        .write_to_file(out.join("cpg.rs"))
+        .expect("writing cpg.rs");
 }
 
 fn asterisk_include_dir() -> PathBuf {
@@ -45,7 +85,7 @@ const MODULE_DEFINES: [(&str, &str); 3] = [
     ("_GNU_SOURCE", "1"),
 ];
 
-fn compile_shim(include: &Path) {
+fn compile_shim(include: &Path, cluster: bool) {
     let mut build = cc::Build::new();
     build
         .file(SHIM)
@@ -56,10 +96,13 @@ fn compile_shim(include: &Path) {
     for (name, value) in MODULE_DEFINES {
         build.define(name, value);
     }
+    if cluster {
+        build.define("FPRS_CLUSTER", "1");
+    }
     build.compile("fprs_shim");
 }
 
-fn generate_bindings(include: &Path) {
+fn generate_bindings(include: &Path, cluster: bool) {
     let mut builder = bindgen::Builder::default()
         .header(HEADER)
         .clang_arg(format!("-I{}", include.display()))
@@ -84,6 +127,9 @@ fn generate_bindings(include: &Path) {
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
     for (name, value) in MODULE_DEFINES {
         builder = builder.clang_arg(format!("-D{name}={value}"));
+    }
+    if cluster {
+        builder = builder.clang_arg("-DFPRS_CLUSTER=1");
     }
     let bindings = builder.generate().unwrap_or_else(|e| {
         panic!("bindgen failed on {HEADER} ({e}); it needs libclang: install `libclang-dev`")

@@ -48,6 +48,9 @@ int fprs_cli_change(int fd, int argc, const char *const *argv);
 int fprs_cli_show(int fd, int argc, const char *const *argv);
 int fprs_cli_delete(int fd, int argc, const char *const *argv);
 int fprs_cli_stats(int fd, int argc, const char *const *argv);
+#ifdef FPRS_CLUSTER
+int fprs_cli_cluster(int fd, int argc, const char *const *argv);
+#endif
 /* The n-th state name completing word, from Asterisk's allocator, or NULL. */
 char *fprs_cli_complete_state(const char *word, int n);
 /* Offers every CustomPresence:<name> held that completes word (ast_cli_completion_add): one

@@ -158,11 +158,14 @@ class AsteriskInstance:
     astdb       path of an astdb.sqlite3 to start from (copied in), e.g. another run's
     run_dir     reuse this existing run directory (its astdb and logs) instead of a new one
     wrapper     a command (inside the root) Asterisk runs under, e.g. ["valgrind", ...]
+    launcher    a command (on the host) that runs the chroot, e.g. nsenter into a cluster
+                node's namespaces (tests/cluster/lib/cluster.py)
     installation  the Asterisk to run (default: Installation(), the selected one)
     """
 
     def __init__(self, mode="ours", module_path=DEFAULT_MODULE, configs=None, astdb=None,
-                 run_dir=None, root=None, name="run", wrapper=(), installation=None):
+                 run_dir=None, root=None, name="run", wrapper=(), launcher=(),
+                 installation=None):
         if mode not in ("ours", "stock"):
             raise ValueError("mode must be 'ours' or 'stock', not %r" % mode)
         self.root = root or default_root()
@@ -172,6 +175,7 @@ class AsteriskInstance:
         self.inst = installation or Installation(self.root)
         self.mode = mode
         self.wrapper = list(wrapper)
+        self.launcher = list(launcher)
         self.module_path = module_path
         self.configs = dict(configs or {})
         self.proc = None
@@ -349,7 +353,7 @@ messages => notice,warning,error,verbose(3)
         console = open(self.host("log", "console"), "ab")
         # As root without -U/-G: Asterisk must keep the rights to write its run directory.
         self.proc = subprocess.Popen(
-            ["chroot", self.root] + self.wrapper + [self.inst.binary, "-f", "-C", self.conf],
+            self.launcher + ["chroot", self.root] + self.wrapper + [self.inst.binary, "-f", "-C", self.conf],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
         console.close()
         deadline = time.monotonic() + timeout

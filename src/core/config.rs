@@ -5,6 +5,7 @@
 //! section has its own parser function, so a new section is one match arm in [`parse`]. A
 //! bad value or an unknown option keeps the default and is warned about; nothing here fails.
 
+use super::cluster::config::{self as cluster_config, ClusterConfig};
 use super::device_state::{DeviceState, DeviceStateMap};
 use super::shown;
 use super::state::PresenceState;
@@ -29,6 +30,8 @@ pub struct Config {
     pub general: General,
     /// `[device_state]`: the device state each presence state announces.
     pub device_state: DeviceStateMap,
+    /// `[cluster]`: sharing every state with other servers through Corosync CPG.
+    pub cluster: ClusterConfig,
 }
 
 /// `[general]`.
@@ -73,6 +76,8 @@ pub enum Problem {
         expected: String,
         default: String,
     },
+    /// Something in `[cluster]` was wrong, so the cluster stays off (on the `enabled` line).
+    ClusterOff,
 }
 
 impl fmt::Display for ConfigWarning {
@@ -93,6 +98,7 @@ impl fmt::Display for ConfigWarning {
                 "[{section}] option '{key}' = '{value}' is not {expected}; using the default \
                  '{default}'"
             ),
+            Problem::ClusterOff => write!(f, "[{section}] has errors; the cluster stays off"),
         }
     }
 }
@@ -103,7 +109,8 @@ impl<'a> Setting<'a> {
         self.key.eq_ignore_ascii_case(name.as_bytes())
     }
 
-    fn warning(&self, problem: Problem) -> ConfigWarning {
+    /// The warning `problem` about this line.
+    pub fn problem(&self, problem: Problem) -> ConfigWarning {
         ConfigWarning {
             line: self.line,
             section: self.section.to_vec(),
@@ -115,7 +122,7 @@ impl<'a> Setting<'a> {
 
     /// Records that no option of the section has this name.
     pub fn unknown(&self, warnings: &mut Vec<ConfigWarning>) {
-        warnings.push(self.warning(Problem::UnknownOption));
+        warnings.push(self.problem(Problem::UnknownOption));
     }
 
     /// A boolean as Asterisk's `ast_true`/`ast_false` read it, or `default` with a warning.
@@ -131,7 +138,7 @@ impl<'a> Setting<'a> {
         } else if any(&["no", "false", "n", "f", "0", "off"]) {
             false
         } else {
-            warnings.push(self.warning(Problem::BadValue {
+            warnings.push(self.problem(Problem::BadValue {
                 expected: "a boolean (yes or no)".into(),
                 default: if default { "yes" } else { "no" }.into(),
             }));
@@ -153,7 +160,7 @@ impl<'a> Setting<'a> {
         match parsed {
             Some(number) if range.contains(&number) => number,
             _ => {
-                warnings.push(self.warning(Problem::BadValue {
+                warnings.push(self.problem(Problem::BadValue {
                     expected: format!("a whole number from {} to {}", range.start(), range.end()),
                     default: default.to_string(),
                 }));
@@ -185,10 +192,11 @@ pub fn parse(settings: &[Setting<'_>]) -> (Config, Vec<ConfigWarning>) {
         match name.to_ascii_lowercase().as_slice() {
             b"general" => config.general = parse_general(&lines, &mut warnings),
             b"device_state" => config.device_state = parse_device_state(&lines, &mut warnings),
+            b"cluster" => config.cluster = cluster_config::parse(&lines, &mut warnings),
             _ => warnings.extend(
                 lines
                     .iter()
-                    .map(|setting| setting.warning(Problem::UnknownSection)),
+                    .map(|setting| setting.problem(Problem::UnknownSection)),
             ),
         }
     }
@@ -229,7 +237,7 @@ fn parse_device_state(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>)
             Some(device) => map.set(presence, device),
             None => {
                 let default = defaults.get(presence);
-                warnings.push(setting.warning(Problem::BadValue {
+                warnings.push(setting.problem(Problem::BadValue {
                     expected: DEVICE_STATE_NAMES.into(),
                     default: default.name().into(),
                 }));

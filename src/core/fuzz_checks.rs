@@ -20,6 +20,8 @@
 //! - `cli_args`: line 1 is the provider of `presencestate change` and also the word being
 //!   completed, line 2 the value it writes, the remaining lines are stored `name<TAB>value`
 //!   entries loaded before the change; `presencestate list` is then checked.
+//! - `cluster_wire`: one message from another server, as received (see `core::cluster::wire`);
+//!   its checks are in `core::cluster::fuzz_check`.
 //! - `meta_record`: a `CustomPresenceMeta` record, then (after the first NUL, if any) the
 //!   channel name a change is recorded with.
 //! - `read_args`: line 1 is the read's arguments (`provider,field[,options]`), the rest (after
@@ -34,6 +36,8 @@ use super::read::{parse_read, render, Field, ReadError, ReadRequest};
 use super::state::PresenceState;
 use super::store::{name_for_write, Host, Name, Store, WriteError};
 use super::value::{ExpiryProblem, Presence, ValueError, MAX_EXPIRY_SECONDS};
+
+pub use super::cluster::fuzz_check::cluster_wire;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CStr, CString};
@@ -803,6 +807,11 @@ mod tests {
     #[test]
     fn cli_args_corpus() {
         replay("cli_args", super::cli_args);
+    }
+
+    #[test]
+    fn cluster_wire_corpus() {
+        replay("cluster_wire", super::cluster_wire);
     }
 
     #[test]

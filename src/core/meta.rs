@@ -69,6 +69,8 @@ pub enum Source<'a> {
     Reload,
     /// The expiry of a timed state (option `t(...)`) reverted it.
     Expiry,
+    /// Another server of the cluster (`[cluster]`), replicated here.
+    Cluster,
     /// A source a newer version wrote, shown as stored.
     Other(Cow<'a, [u8]>),
 }
@@ -94,6 +96,7 @@ impl Source<'_> {
             Source::Cli => b"cli".to_vec(),
             Source::Reload => b"reload".to_vec(),
             Source::Expiry => b"expiry".to_vec(),
+            Source::Cluster => b"cluster".to_vec(),
             Source::Other(text) => text.to_vec(),
         }
     }
@@ -111,6 +114,8 @@ impl Source<'_> {
             Source::Reload
         } else if text == b"expiry" {
             Source::Expiry
+        } else if text == b"cluster" {
+            Source::Cluster
         } else {
             Source::Other(text.to_vec().into())
         }
@@ -126,6 +131,7 @@ impl fmt::Display for Source<'_> {
             Source::Cli => write!(f, "CLI"),
             Source::Reload => write!(f, "reload from AstDB"),
             Source::Expiry => write!(f, "expiry of a timed state"),
+            Source::Cluster => write!(f, "another server of the cluster"),
             Source::Other(text) => write!(f, "{}", super::shown(text)),
         }
     }

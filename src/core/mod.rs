@@ -8,6 +8,7 @@
 pub mod ami;
 pub mod base64;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod device_state;
 pub mod expiry;

@@ -24,6 +24,9 @@ mod timed;
 pub use timed::Expired;
 use timed::Put;
 
+mod remote;
+pub use remote::RemoteWrite;
+
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
     /// Stores `value` under family `CustomPresence`, key `name`. False when AstDB refused it.
@@ -41,6 +44,10 @@ pub trait Host {
     fn now_ms(&self) -> u64 {
         SystemClock.now_ms()
     }
+    /// A local change of `name` is in memory: `Some(value)` the text written, `None` a
+    /// delete (called under the name's write lock, in the order memory took the changes, and
+    /// only while [`Store::replicate`] is on): the cluster versions and sends it from here.
+    fn committed(&self, _name: &[u8], _value: Option<&CStr>) {}
 }
 
 /// Why a write was refused. `Display` gives the WARNING text.
@@ -192,6 +199,9 @@ pub struct Store {
     /// presencestate.conf `record_changes`: keep `CustomPresenceMeta` records of changes.
     record_changes: AtomicBool,
     pub stats: Stats,
+    /// Whether writes go to [`Host::committed`] (the cluster is on): one load per write
+    /// when it is off.
+    replicating: AtomicBool,
 }
 
 #[derive(Default)]
@@ -246,6 +256,7 @@ impl Default for Store {
             suppress_identical: AtomicBool::new(false),
             record_changes: AtomicBool::new(true),
             stats: Stats::default(),
+            replicating: AtomicBool::new(false),
         }
     }
 }
@@ -298,6 +309,11 @@ impl Store {
 
     pub fn get(&self, name: &[u8]) -> Option<Arc<Presence>> {
         self.read().get(name).cloned()
+    }
+
+    /// Turns the commit hook on (the cluster started) or off.
+    pub fn replicate(&self, on: bool) {
+        self.replicating.store(on, Relaxed);
     }
 
     pub fn len(&self) -> usize {
@@ -400,6 +416,7 @@ impl Store {
             Some((_, value)) => host.persist(name_c, value),
             None => host.remove(name_c),
         };
+        let text = new.as_ref().map(|&(_, value)| value);
         let new = new.map(|(presence, _)| presence);
         let (put, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
@@ -413,6 +430,9 @@ impl Store {
                 // call.)
                 if put.new.is_none() || self.record_changes.load(Relaxed) || put.changes_timing() {
                     record = self.note_change(&mut writing, name, &put, source);
+                }
+                if self.replicating.load(Relaxed) {
+                    host.committed(name, text);
                 }
                 Some(put)
             } else {

@@ -123,6 +123,11 @@ impl Host for Asterisk {
             }
         });
     }
+
+    #[cfg(feature = "cluster")]
+    fn committed(&self, name: &[u8], value: Option<&CStr>) {
+        super::cluster::committed(name, value);
+    }
 }
 
 /// presencestate.conf `log_changes`.
@@ -188,7 +193,7 @@ pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) 
 /// Calls `f` with every `(name, value)` of AstDB family `family`, borrowed from AstDB's answer
 /// (no copies). Keys come back as `/<family>/<name>`; the name is everything after that
 /// prefix, `/` included.
-fn with_astdb_family<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
+pub(crate) fn with_astdb_family<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
     let prefix = [b"/", family.to_bytes(), b"/"].concat();
     let mut entries = Vec::new();
     // SAFETY: family is NUL-terminated; a NULL key tree asks for the whole family.

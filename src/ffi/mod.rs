@@ -7,6 +7,12 @@ mod bindings;
 mod log;
 mod boundary;
 mod cli;
+#[cfg(feature = "cluster")]
+mod cluster;
+#[cfg(feature = "cluster")]
+mod cluster_cli;
+#[cfg(feature = "cluster")]
+mod cluster_cpg;
 mod config;
 mod devstate;
 mod expiry;

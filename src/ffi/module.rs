@@ -137,6 +137,12 @@ fn someone_else_provides_presence() -> bool {
 /// Hands each part of the module its settings from presencestate.conf; true when the
 /// `[device_state]` table changed.
 fn apply(config: &Config) -> bool {
+    #[cfg(feature = "cluster")]
+    super::cluster::configure(&config.cluster);
+    #[cfg(not(feature = "cluster"))]
+    if config.cluster.enabled {
+        warning!("[cluster] enabled = yes, but this module was built without the cluster feature");
+    }
     STORE.set_record_changes(config.general.record_changes);
     host::set_log_changes(config.general.log_changes);
     STORE.set_suppress_identical(config.general.suppress_identical);
@@ -171,6 +177,8 @@ pub extern "C" fn fprs_load() -> LoadResult {
             }
         }
         STORE.announce(&Asterisk, &changed);
+        #[cfg(feature = "cluster")]
+        super::cluster::resume();
         LoadResult::AST_MODULE_LOAD_SUCCESS
     })
 }
@@ -178,6 +186,9 @@ pub extern "C" fn fprs_load() -> LoadResult {
 #[no_mangle]
 pub extern "C" fn fprs_unload() -> c_int {
     guard("unload", -1, || {
+        // The cluster thread writes to the store: stopped (and joined) first.
+        #[cfg(feature = "cluster")]
+        super::cluster::halt();
         REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
         STORE.clear();
         apply(&Config::default());

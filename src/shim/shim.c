@@ -137,12 +137,34 @@ static char *cli_stats(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
 	return cli_result(fprs_cli_stats(a->fd, a->argc, a->argv));
 }
 
+#ifdef FPRS_CLUSTER
+static char *cli_cluster(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate cluster";
+		e->usage =
+			"Usage: presencestate cluster\n"
+			"       Show whether presence is shared through Corosync CPG ([cluster] in\n"
+			"       presencestate.conf): node id, group, members, messages, conflicts and\n"
+			"       the last resynchronisation.\n";
+		return NULL;
+	case CLI_GENERATE:
+		return NULL;
+	}
+	return cli_result(fprs_cli_cluster(a->fd, a->argc, a->argv));
+}
+#endif
+
 static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_list, "List currently known custom presence states"),
 	AST_CLI_DEFINE(cli_change, "Change a custom presence state"),
 	AST_CLI_DEFINE(cli_show, "Show one custom presence state and its last change"),
 	AST_CLI_DEFINE(cli_delete, "Delete a custom presence state"),
 	AST_CLI_DEFINE(cli_stats, "Show custom presence statistics"),
+#ifdef FPRS_CLUSTER
+	AST_CLI_DEFINE(cli_cluster, "Show the presence cluster's state"),
+#endif
 };
 
 int fprs_shim_register_cli(void)

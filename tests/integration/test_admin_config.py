@@ -86,10 +86,13 @@ def test_module_reload_rereads_the_file():
 
 def test_the_sample_file_loads_clean_and_documents_every_option():
     sample = open(os.path.join(REPO, "configs", "presencestate.conf.sample")).read()
-    parsed = open(os.path.join(REPO, "src", "core", "config.rs")).read()
+    # Each section's parser: core/config.rs, and the sections kept with their feature.
+    parsed = "".join(open(os.path.join(REPO, "src", "core", *path)).read()
+                     for path in (("config.rs",), ("cluster", "config.rs")))
     doc = open(os.path.join(REPO, "doc", "func_presencestate_rs.xml")).read()
     options = re.findall(r'setting\.is\("([a-z_]+)"\)', parsed)
     assert options, "no options found in src/core/config.rs"
+    assert "reconnect_interval" in options, "the [cluster] parser was not read"
     for option in options:
         assert re.search(r"^;%s = " % option, sample, re.M), "%s missing from the sample" % option
         assert '<configOption name="%s"' % option in doc, "%s missing from the XML docs" % option

@@ -1,0 +1,247 @@
+//! Writes that come from another server (cluster replication): applied only when newer than
+//! what this server holds, through the same per-name protocol as local writes (see [`Store`])
+//! so that AstDB, memory, the meta record and the announcements still end on the same state.
+
+use super::{extract, fnv1a, lock_ignoring_poison, name_for_write, stripe_of};
+use super::{Host, Store, WriteError};
+use crate::core::meta::Source;
+use crate::core::value::Presence;
+use std::ffi::CStr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// Decides whether a write from another server replaces what memory holds.
+pub trait RemoteWrite {
+    /// Whether it wins over `held` (memory's state of the name, if any). With `commit`, it
+    /// is also recorded as the name's version. Called under the name's write lock.
+    fn wins(&self, held: Option<&Presence>, commit: bool) -> bool;
+    /// When the write was made (unix milliseconds, the writer's clock): a timed state's
+    /// deadline counts from here, so every server reverts it at the same moment by itself.
+    fn written_ms(&self) -> u64;
+}
+
+impl Store {
+    /// Applies a change of `name` from another server if `remote` wins: `Some(value)` a
+    /// write, `None` a delete (a tombstone). AstDB, memory, its record, then the announcement,
+    /// like a local change (never sent on: no commit hook). `Ok(false)`: ours is as new or
+    /// newer, nothing changed. A delete of a name this server does not hold changes nothing
+    /// here but is still taken (`Ok(true)`: the replica keeps its tombstone). On any error
+    /// nothing is changed.
+    pub fn apply_remote(
+        &self,
+        host: &dyn Host,
+        name: &CStr,
+        value: Option<&CStr>,
+        remote: &dyn RemoteWrite,
+    ) -> Result<bool, WriteError> {
+        let name_bytes = name.to_bytes();
+        if name_bytes.is_empty() || name_bytes.contains(&b',') {
+            // The same rules as a local write's name (this gives the same errors).
+            let mut provider = crate::core::PROVIDER_PREFIX.as_bytes().to_vec();
+            provider.extend_from_slice(name_bytes);
+            name_for_write(&provider)?;
+        }
+        let presence = value
+            .map(|value| Presence::parse(value.to_bytes()).map(Arc::new))
+            .transpose()
+            .map_err(WriteError::Value)?;
+        let deadline_ms = presence.as_ref().and_then(|p| p.expiry()).map(|seconds| {
+            remote
+                .written_ms()
+                .saturating_add(u64::from(seconds.get()) * 1000)
+        });
+        let hash = fnv1a(name_bytes);
+        let stripe = &self.stripes[stripe_of(hash)];
+        {
+            let mut writing = lock_ignoring_poison(&stripe.writing);
+            let held = self.get(name_bytes);
+            if !remote.wins(held.as_deref(), false) {
+                return Ok(false);
+            }
+            if held.is_none() && presence.is_none() && !writing.in_flight.contains(&hash) {
+                // Nothing here to delete: only the tombstone is kept.
+                return Ok(remote.wins(None, true));
+            }
+            if writing.in_flight.contains(&hash)
+                && !writing.overlapped.iter().any(|(_, n)| n == name_bytes)
+            {
+                writing.overlapped.push((hash, name_bytes.to_vec()));
+            }
+            writing.in_flight.push(hash);
+        }
+        let persisted = match value {
+            Some(value) => host.persist(name, value),
+            None => host.remove(name),
+        };
+        let (put, record) = {
+            let mut writing = lock_ignoring_poison(&stripe.writing);
+            if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
+                writing.in_flight.swap_remove(mine);
+            }
+            // A local write may have overtaken it meanwhile: decided again, and recorded.
+            let applies = persisted && remote.wins(self.get(name_bytes).as_deref(), true);
+            let put = applies.then(|| self.put(name_bytes, presence, deadline_ms));
+            let record = put
+                .as_ref()
+                .filter(|put| {
+                    put.new.is_none() || self.record_changes.load(Relaxed) || put.changes_timing()
+                })
+                .and_then(|put| self.note_change(&mut writing, name_bytes, put, &Source::Cluster));
+            if !writing.in_flight.contains(&hash) {
+                for other in extract(&mut writing.overlapped, hash) {
+                    self.settle(host, &writing, other);
+                }
+            }
+            (put, record)
+        };
+        if !persisted {
+            self.stats.count_astdb_failure();
+            return Err(WriteError::PersistFailed(name_bytes.to_vec()));
+        }
+        let Some(put) = put else {
+            return Ok(false);
+        };
+        if let Some(record) = record {
+            if !host.persist_meta(name, record.as_deref()) {
+                self.stats.count_astdb_failure();
+            }
+        }
+        let announce = self.after_put(&put);
+        drop(put);
+        if announce {
+            self.announce_current(host, stripe, name_bytes);
+        }
+        Ok(true)
+    }
+
+    /// The stripe of `name` (for tests).
+    #[cfg(test)]
+    fn stripe_for(&self, name: &[u8]) -> &super::Stripe {
+        &self.stripes[stripe_of(fnv1a(name))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::store::tests::RecordingHost;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Wins over anything but a state whose message is "newer".
+    struct Remote {
+        recorded: AtomicBool,
+    }
+
+    impl RemoteWrite for Remote {
+        fn wins(&self, held: Option<&Presence>, commit: bool) -> bool {
+            let wins = held.is_none_or(|p| p.message() != b"newer");
+            if wins && commit {
+                self.recorded.store(true, Ordering::Relaxed);
+            }
+            wins
+        }
+        fn written_ms(&self) -> u64 {
+            1_000_000
+        }
+    }
+
+    fn remote() -> Remote {
+        Remote {
+            recorded: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn a_winning_remote_write_persists_stores_and_announces() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        let r = remote();
+        assert_eq!(
+            store.apply_remote(&host, c"bob", Some(c"dnd,,far"), &r),
+            Ok(true)
+        );
+        assert!(r.recorded.load(Ordering::Relaxed));
+        assert_eq!(store.get(b"bob").unwrap().stored(), b"dnd,,far");
+        assert_eq!(host.db.lock().unwrap().len(), 1);
+        assert_eq!(host.announced.lock().unwrap().len(), 1);
+        assert!(!lock_ignoring_poison(&store.stripe_for(b"bob").announcing).busy);
+    }
+
+    #[test]
+    fn a_losing_or_bad_remote_write_changes_nothing() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store
+            .write(&host, c"CustomPresence:bob", c"away,,newer", &Source::Cli)
+            .unwrap();
+        let before = (
+            host.db.lock().unwrap().len(),
+            host.announced.lock().unwrap().len(),
+        );
+        let r = remote();
+        assert_eq!(
+            store.apply_remote(&host, c"bob", Some(c"dnd"), &r),
+            Ok(false)
+        );
+        assert!(store
+            .apply_remote(&host, c"bob", Some(c"bored"), &r)
+            .is_err());
+        assert!(store.apply_remote(&host, c"a,b", Some(c"dnd"), &r).is_err());
+        assert!(store.apply_remote(&host, c"", Some(c"dnd"), &r).is_err());
+        assert!(!r.recorded.load(Ordering::Relaxed));
+        assert_eq!(store.get(b"bob").unwrap().message(), b"newer");
+        let after = (
+            host.db.lock().unwrap().len(),
+            host.announced.lock().unwrap().len(),
+        );
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn a_refused_persist_changes_nothing() {
+        let store = Store::default();
+        let failing = RecordingHost {
+            fail: true,
+            ..Default::default()
+        };
+        let r = remote();
+        assert_eq!(
+            store.apply_remote(&failing, c"bob", Some(c"dnd"), &r),
+            Err(WriteError::PersistFailed(b"bob".to_vec()))
+        );
+        assert!(store.get(b"bob").is_none() && !r.recorded.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_timed_remote_write_counts_its_deadline_from_when_it_was_written() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        let r = remote();
+        assert_eq!(
+            store.apply_remote(&host, c"bob", Some(c"away,,,t(30)"), &r),
+            Ok(true)
+        );
+        let deadline_ms = store.get(b"bob").unwrap().timing().unwrap().deadline_ms;
+        assert_eq!(deadline_ms, r.written_ms() + 30_000);
+        assert_eq!(store.pending_expiries(), 1);
+    }
+
+    #[test]
+    fn a_remote_delete_removes_the_state_and_its_record_and_announces_not_set() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store
+            .write(&host, c"CustomPresence:bob", c"away", &Source::Cli)
+            .unwrap();
+        let r = remote();
+        assert_eq!(store.apply_remote(&host, c"bob", None, &r), Ok(true));
+        assert!(store.get(b"bob").is_none() && r.recorded.load(Ordering::Relaxed));
+        assert_eq!(host.removed.lock().unwrap().as_slice(), [b"bob".to_vec()]);
+        assert_eq!(
+            host.meta.lock().unwrap().last().unwrap(),
+            &(b"bob".to_vec(), None)
+        );
+        assert_eq!(host.announced.lock().unwrap().last().unwrap().1, None);
+        // A delete of a name not held: only the tombstone is taken, AstDB is not touched.
+        let r = remote();
+        assert_eq!(store.apply_remote(&host, c"nobody", None, &r), Ok(true));
+        assert!(r.recorded.load(Ordering::Relaxed));
+        assert_eq!(host.removed.lock().unwrap().len(), 1);
+    }
+}
