@@ -1,6 +1,7 @@
 """Shared steps of the integration tests: starting Asterisk with either module, AMI and CLI
 helpers, and reading AstDB and the log."""
 import os
+import subprocess
 import time
 
 from instance import DEFAULT_MODULE, AsteriskInstance
@@ -28,6 +29,36 @@ def prepare(mode="ours", **kwargs):
 def start(mode="ours", **kwargs):
     """A started Asterisk with our module (mode "ours") or the stock one ("stock")."""
     return prepare(mode, **kwargs).start()
+
+
+def prepare_with_small_astdb(mode="ours"):
+    """An Asterisk (not yet started) whose AstDB lives on a 1 MB tmpfs, mounted in this test's
+    private mount namespace only, so that `fill_astdb` can make AstDB refuse writes."""
+    ast = prepare(mode)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "fprs-astdb", ast.host("db")], check=True)
+    return ast
+
+
+def fill_filesystem(directory):
+    """Fills the filesystem holding `directory`; returns the filler's path."""
+    filler = os.path.join(directory, "filler")
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def fill_astdb(ast):
+    """Fills AstDB's filesystem once what was written before is committed (AstDB commits its
+    transaction about once a second); returns the filler's path (unlink it to make room)."""
+    time.sleep(1.5)
+    filler = fill_filesystem(ast.host("db"))
+    time.sleep(1.5)
+    return filler
 
 
 def setvar(ami, provider, value):

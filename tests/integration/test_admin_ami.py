@@ -2,14 +2,13 @@
 Asterisk 22: stored in the stock format, read back by the stock module, every bad input
 refused with a Response: Error that says why and nothing changed, write class `call`."""
 import os
-import subprocess
 import time
 
 from admin import delete_action, meta, set_action, show, stats
 from ami import AMIClient
-from helpers import LogWatch, astdb, getvar, prepare, presence_changes, start
+from helpers import (LogWatch, astdb, fill_astdb, getvar, prepare_with_small_astdb,
+                     presence_changes, start)
 from instance import AMI_SECRET, AMI_USER
-from test_module import fill_filesystem
 
 
 def test_set_stores_the_stock_format_and_announces_decoded():
@@ -104,16 +103,12 @@ def test_bad_actions_answer_error_saying_why_and_change_nothing():
 
 
 def test_an_astdb_failure_answers_error_and_changes_nothing():
-    ast = prepare()
-    # A small tmpfs for AstDB, mounted in this test's private mount namespace only.
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "fprs-astdb", ast.host("db")], check=True)
+    ast = prepare_with_small_astdb()
     ast.start()
     try:
         ami = ast.ami(events="on")
         assert set_action(ami, "CustomPresence:a", "away", Message="before")["Response"] == "Success"
-        time.sleep(1.5)                  # AstDB commits its transaction about once a second
-        filler = fill_filesystem(ast.host("db"))
-        time.sleep(1.5)
+        filler = fill_astdb(ast)
         mark = ami.mark()
         for response in (set_action(ami, "CustomPresence:a", "dnd", Message="after"),
                          delete_action(ami, "CustomPresence:a")):

@@ -3,10 +3,10 @@ migration to and from the stock module. (Dialplan and AMI behaviour that the Ast
 format can express lives in asterisk-test-suite/tests.)"""
 import os
 import re
-import subprocess
 import time
 
-from helpers import LogWatch, astdb, getvar, prepare, presence_changes, setvar, start
+from helpers import (LogWatch, astdb, fill_astdb, getvar, prepare_with_small_astdb,
+                     presence_changes, setvar, start)
 
 
 def test_framework_tests_pass():
@@ -196,31 +196,14 @@ def test_migration_from_stock_and_back():
         ast.stop()
 
 
-def fill_filesystem(directory):
-    """Fills the filesystem holding `directory`; returns the filler's path."""
-    filler = os.path.join(directory, "filler")
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    return filler
-
-
 def test_a_refused_astdb_write_fails_and_changes_nothing():
     """Stock defect 8: stock ignored a failed AstDB write and announced the state anyway."""
-    ast = prepare()
-    # A small tmpfs for AstDB, mounted in this test's private mount namespace only.
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "fprs-astdb", ast.host("db")], check=True)
+    ast = prepare_with_small_astdb()
     ast.start()
     try:
         ami = ast.ami()
         assert setvar(ami, "CustomPresence:a", "away,,before")["Response"] == "Success"
-        time.sleep(1.5)                  # AstDB commits its transaction about once a second
-        filler = fill_filesystem(ast.host("db"))
-        time.sleep(1.5)
+        filler = fill_astdb(ast)
         watch, mark = LogWatch(ast), ami.mark()
         response = setvar(ami, "CustomPresence:a", "dnd,,after")
         assert response.get("Response") == "Error", response

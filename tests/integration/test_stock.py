@@ -3,11 +3,10 @@ stock module that asterisk-test-suite (run --stock) cannot show, each checked he
 stock module of the Asterisk under test. If Asterisk's stock module changes, these fail and the
 README must change with them."""
 import os
-import subprocess
 import time
 
-from helpers import LogWatch, astdb, getvar, prepare, presence_changes, setvar, start
-from test_module import fill_filesystem
+from helpers import (LogWatch, astdb, fill_astdb, getvar, prepare_with_small_astdb,
+                     presence_changes, setvar, start)
 from test_robustness import rss_kb
 
 
@@ -25,15 +24,12 @@ def test_stock_lists_a_name_with_a_slash_by_its_last_part():
 def test_stock_reports_success_and_announces_when_astdb_refuses_a_write():
     """README difference 8: with AstDB full, stock answers Success and announces the new state,
     which its own read (from AstDB) then denies."""
-    ast = prepare(mode="stock")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "fprs-astdb", ast.host("db")], check=True)
+    ast = prepare_with_small_astdb(mode="stock")
     ast.start()
     try:
         ami = ast.ami()
         assert setvar(ami, "CustomPresence:a", "away,,before")["Response"] == "Success"
-        time.sleep(1.5)                  # AstDB commits its transaction about once a second
-        filler = fill_filesystem(ast.host("db"))
-        time.sleep(1.5)
+        filler = fill_astdb(ast)
         mark = ami.mark()
         assert setvar(ami, "CustomPresence:a", "dnd,,after")["Response"] == "Success"
         event = presence_changes(ami, start=mark)[0]
