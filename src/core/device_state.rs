@@ -131,14 +131,29 @@ impl LiveDeviceStateMap {
         DeviceState::from_index(self.0[slot(presence)].load(Ordering::Relaxed))
     }
 
-    /// Puts `map` in force; true when any presence state now maps differently.
-    pub fn replace(&self, map: &DeviceStateMap) -> bool {
-        let mut changed = false;
+    /// Puts `map` in force; returns the presence states that now map differently.
+    pub fn replace(&self, map: &DeviceStateMap) -> Remapped {
+        let mut remapped = Remapped::default();
         for presence in PresenceState::ALL {
             let new = map.get(presence).index();
-            changed |= self.0[slot(presence)].swap(new, Ordering::Relaxed) != new;
+            remapped.0[slot(presence)] = self.0[slot(presence)].swap(new, Ordering::Relaxed) != new;
         }
-        changed
+        remapped
+    }
+}
+
+/// The presence states whose device state a new `[device_state]` table changed: only names in
+/// these states need their device state announced again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Remapped([bool; 7]);
+
+impl Remapped {
+    pub fn contains(&self, presence: PresenceState) -> bool {
+        self.0[slot(presence)]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.0.contains(&true)
     }
 }
 
@@ -182,11 +197,14 @@ mod tests {
     fn the_live_map_says_when_a_replacement_changes_it() {
         let live = LiveDeviceStateMap::default();
         assert_eq!(live.get(PresenceState::Dnd), DeviceState::Busy);
-        assert!(!live.replace(&DeviceStateMap::default()));
+        assert!(live.replace(&DeviceStateMap::default()).is_empty());
         let mut map = DeviceStateMap::default();
         map.set(PresenceState::Away, DeviceState::OnHold);
-        assert!(live.replace(&map));
+        map.set(PresenceState::Xa, DeviceState::Unavailable);
+        let remapped = live.replace(&map);
+        assert!(remapped.contains(PresenceState::Away));
+        assert!(!remapped.contains(PresenceState::Xa), "xa maps as before");
         assert_eq!(live.get(PresenceState::Away), DeviceState::OnHold);
-        assert!(!live.replace(&map));
+        assert!(live.replace(&map).is_empty());
     }
 }

@@ -25,8 +25,16 @@ fn to_asterisk(state: DeviceState) -> ast_dev::Type {
     }
 }
 
-/// Announces `CustomPresence:<name>` as `state`, cachable: hints, `DEVICE_STATE()`, queues and
-/// SIP dialog subscriptions read it from Asterisk's cache.
+/// Announces `CustomPresence:<name>` as `state` to hints, queues, SIP dialog subscriptions and
+/// AMI `DeviceStateChange`.
+///
+/// Cachable only for a name holding '/': Asterisk reads such a device as a channel
+/// (`CustomPresence:team` / `alice`), never from the provider, so only its cache can answer.
+/// Every other name is announced not cachable, and Asterisk asks the provider when it needs
+/// the state. The cache costs more than it gives here: each cachable device gets a Stasis topic
+/// that Asterisk never frees, in a pool of 57 hash buckets, so with 100,000 names each
+/// device-state change of any device (phones too) scans ~1,750 names; a fresh cluster node
+/// took 27.8 s instead of 6.1 s to take 100,000 states (BENCHMARKS.md, "Device states").
 pub(crate) fn announce(name: &[u8], state: DeviceState) {
     with_provider(name, |device| {
         let Some(device) = device else {
@@ -36,13 +44,14 @@ pub(crate) fn announce(name: &[u8], state: DeviceState) {
             );
             return;
         };
+        let cache = if name.contains(&b'/') {
+            ast_devstate_cache::AST_DEVSTATE_CACHABLE
+        } else {
+            ast_devstate_cache::AST_DEVSTATE_NOT_CACHABLE
+        };
         // SAFETY: device is NUL-terminated and only read during the call (Asterisk copies it).
         unsafe {
-            bindings::ast_devstate_changed_literal(
-                to_asterisk(state),
-                ast_devstate_cache::AST_DEVSTATE_CACHABLE,
-                device.as_ptr(),
-            );
+            bindings::ast_devstate_changed_literal(to_asterisk(state), cache, device.as_ptr());
         }
     });
 }

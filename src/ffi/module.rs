@@ -6,6 +6,7 @@ use super::config;
 use super::devstate;
 use super::host::{self, reload_from_astdb, Asterisk, STORE};
 use crate::core::config::Config;
+use crate::core::device_state::Remapped;
 use crate::core::PROVIDER_LABEL;
 use std::ffi::{c_int, CStr};
 
@@ -134,9 +135,9 @@ fn someone_else_provides_presence() -> bool {
     }
 }
 
-/// Hands each part of the module its settings from presencestate.conf; true when the
-/// `[device_state]` table changed.
-fn apply(config: &Config) -> bool {
+/// Hands each part of the module its settings from presencestate.conf; returns the presence
+/// states the `[device_state]` table now maps differently.
+fn apply(config: &Config) -> Remapped {
     #[cfg(feature = "cluster")]
     super::cluster::configure(&config.cluster);
     #[cfg(not(feature = "cluster"))]
@@ -201,13 +202,16 @@ pub extern "C" fn fprs_unload() -> c_int {
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        let table_changed = apply(&config::read());
+        let remapped = apply(&config::read());
         let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
-        if table_changed {
+        if !remapped.is_empty() {
             // Hints and BLF keys show the new mapping at once, not at each name's next change.
-            STORE.announce_device_states(&Asterisk);
-            notice!("The [device_state] table changed; announced every name's device state.");
+            let announced = STORE.announce_device_states(&Asterisk, remapped);
+            notice!(
+                "The [device_state] table changed; announced the device state of the {announced} \
+                 names it maps differently."
+            );
         }
         notice!(
             "Reloaded {} custom presence states from AstDB; {} changed.",

@@ -120,6 +120,29 @@ def test_a_reload_applies_a_changed_device_state_table_and_reannounces():
         assert device_state(ami, "erin") == "UNAVAILABLE"
 
 
+@requires(("module", "res_manager_devicestate"))
+def test_only_names_holding_a_slash_enter_asterisks_device_state_cache():
+    """A name without '/' is announced not cachable (Asterisk asks the provider, and its
+    57-bucket topic pool does not grow by one topic per name); one with '/' must be cached,
+    since Asterisk never asks the provider about it. Both reach AMI, DEVICE_STATE() and hints."""
+    with start(configs={"extensions.conf": HINTS}) as ast:
+        ami = ast.ami()
+        mark = ami.mark()
+        assert setvar(ami, "CustomPresence:erin", "dnd")["Response"] == "Success"
+        assert setvar(ami, "CustomPresence:team/zoe", "away")["Response"] == "Success"
+        for device, state in (("CustomPresence:erin", "BUSY"),
+                              ("CustomPresence:team/zoe", "UNAVAILABLE")):
+            ami.wait_for(lambda e: e.get("Event") == "DeviceStateChange"
+                         and e.get("Device") == device and e.get("State") == state, start=mark)
+            assert getvar_device(ami, device) == state, device
+        extension_status(ami, "300", mark, "Busy")
+        listed = ami.action({"Action": "DeviceStateList"})
+        cached = {e.get("Device"): e.get("State") for e in listed.events
+                  if e.get("Event") == "DeviceStateChange"}
+        assert cached.get("CustomPresence:team/zoe") == "UNAVAILABLE", cached
+        assert "CustomPresence:erin" not in cached, cached
+
+
 def write_seen(ami, name, value):
     mark = ami.mark()
     assert setvar(ami, "CustomPresence:" + name, value)["Response"] == "Success"

@@ -4,7 +4,7 @@ use super::{
     fnv1a, lock_ignoring_poison, records::unix_now, stripe_of, Host, Name, Record, States, Store,
     Writing,
 };
-use crate::core::device_state::{DeviceState, DeviceStateMap};
+use crate::core::device_state::{DeviceState, DeviceStateMap, Remapped};
 use crate::core::expiry::{
     record_timing, stored_timing, Due, ExpiryQueue, TimingError, EXPIRES_MS,
 };
@@ -319,17 +319,26 @@ impl Store {
         self.device_states.get(state)
     }
 
-    /// Puts a `[device_state]` table in force; true when any presence state maps differently.
-    pub fn set_device_states(&self, map: &DeviceStateMap) -> bool {
+    /// Puts a `[device_state]` table in force; returns the presence states it maps
+    /// differently.
+    pub fn set_device_states(&self, map: &DeviceStateMap) -> Remapped {
         self.device_states.replace(map)
     }
 
-    /// Announces the device state of every name (after the table changed), each as memory
-    /// holds it when its turn comes (a write meanwhile has announced its own).
-    pub fn announce_device_states(&self, host: &dyn Host) {
-        for (name, _) in self.snapshot() {
-            host.announce_device(&name, self.device_state(&name));
+    /// Announces the device state of every name whose presence state `remapped` holds (after
+    /// the table changed), each as memory holds it when its turn comes (a write meanwhile has
+    /// announced its own). Returns how many were announced.
+    pub fn announce_device_states(&self, host: &dyn Host, remapped: Remapped) -> usize {
+        let names: Vec<Name> = self
+            .read()
+            .iter()
+            .filter(|(_, presence)| remapped.contains(presence.state()))
+            .map(|(name, _)| Arc::clone(name))
+            .collect();
+        for name in &names {
+            host.announce_device(name, self.device_state(name));
         }
+        names.len()
     }
 }
 
@@ -565,15 +574,19 @@ mod tests {
         assert_eq!(store.device_state(b"nobody"), DeviceState::Unknown);
         write(&store, &host, "f", "dnd");
         assert_eq!(store.device_state(b"f"), DeviceState::Busy);
+        write(&store, &host, "g", "away");
         let mut map = DeviceStateMap::default();
-        assert!(!store.set_device_states(&map));
+        assert!(store.set_device_states(&map).is_empty());
         map.set(PresenceState::Dnd, DeviceState::OnHold);
-        assert!(store.set_device_states(&map));
-        store.announce_device_states(&host);
+        let remapped = store.set_device_states(&map);
+        let before = host.devices.lock().unwrap().len();
+        assert_eq!(store.announce_device_states(&host, remapped), 1);
         assert_eq!(store.device_state(b"f"), DeviceState::OnHold);
+        let devices = host.devices.lock().unwrap();
         assert_eq!(
-            host.devices.lock().unwrap().last().unwrap(),
-            &(b"f".to_vec(), DeviceState::OnHold)
+            devices[before..],
+            [(b"f".to_vec(), DeviceState::OnHold)],
+            "only the name whose state maps differently"
         );
     }
 }
