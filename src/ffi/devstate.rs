@@ -32,9 +32,9 @@ fn to_asterisk(state: DeviceState) -> ast_dev::Type {
 /// (`CustomPresence:team` / `alice`), never from the provider, so only its cache can answer.
 /// Every other name is announced not cachable, and Asterisk asks the provider when it needs
 /// the state. The cache costs more than it gives here: each cachable device gets a Stasis topic
-/// that Asterisk never frees, in a pool of 57 hash buckets, so with 100,000 names each
-/// device-state change of any device (phones too) scans ~1,750 names; a fresh cluster node
-/// took 27.8 s instead of 6.1 s to take 100,000 states (BENCHMARKS.md, "Device states").
+/// that Asterisk never frees, in a pool of 57 hash buckets scanned by name, so every new name
+/// costs more than the one before: a fresh cluster node took 27.8 s instead of 5.4 s to take
+/// 100,000 states (docs/BENCHMARKS.md, "Device states: cachable or not").
 pub(crate) fn announce(name: &[u8], state: DeviceState) {
     with_provider(name, |device| {
         let Some(device) = device else {
