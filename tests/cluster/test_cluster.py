@@ -449,6 +449,56 @@ def test_8_a_delete_in_a_partition_stays_deleted_and_an_expiry_fires_once_per_se
     print("    t(3) written on node 1: each node reverted it itself, once; messages sent unchanged %s" % sent)
 
 
+def partition_node_3(cluster):
+    """Cuts node 3 away; returns once both sides see their own membership and resynchronised."""
+    n1, n2, n3 = cluster.nodes
+    n3.link(False)
+    cluster.wait_members({1, 2}, nodes=[n1, n2])
+    cluster.wait_members({3}, nodes=[n3])
+    wait_group([n1, n2], 2)
+    wait_group([n3], 1)
+
+
+def heal_node_3(cluster):
+    cluster.node(3).link(True)
+    cluster.wait_members({1, 2, 3})
+
+
+def test_14_a_tombstone_survives_a_restart_of_the_servers_that_hold_it(cluster):
+    up(cluster)
+    n1, n2, n3 = cluster.nodes
+    a1 = n1.ami(events="off")
+    setvar(a1, "gone", "away,,held by node 3")
+    setvar(a1, "kept", "available")
+    wait_equal(cluster.nodes, size=2)
+    partition_node_3(cluster)
+    n1.cli("presencestate delete CustomPresence:gone")
+    wait(lambda: "gone" not in family(n2), "the delete on node 2", timeout=5)
+    assert "gone" in family(n3)
+    # The tombstone is in AstDB on both; AstDB commits about once a second.
+    wait(lambda: all("gone" in family(n, "CustomPresenceVersion") for n in (n1, n2)),
+         "the tombstone in CustomPresenceVersion on nodes 1 and 2", timeout=5)
+    time.sleep(2)
+    for n in (n1, n2):
+        rc = n.asterisk.stop(gracefully=True)
+        assert rc == 0, (n.name, rc)
+    in_parallel(n1.start_asterisk, n2.start_asterisk)
+    wait_group([n1, n2], 2)
+    for n in (n1, n2):
+        assert "Tombstones: 1 " in status(n), status(n)
+        assert "gone" not in family(n)
+    heal_node_3(cluster)
+    wait_group(cluster.nodes, 3)
+    table = wait_equal(cluster.nodes, size=1)
+    assert table == {"kept": "available"}, table
+    time.sleep(1)
+    for n in cluster.nodes:
+        assert family(n) == {"kept": "available"}, (n.name, family(n))
+        assert getvar(n.ami(events="off"), "CustomPresence:gone,value") == "not_set", n.name
+    print("    node 1 deleted 'gone' while node 3 held it; nodes 1 and 2 restarted; "
+          "after the heal no node holds it")
+
+
 def test_12_ami_and_cli_writes_replicate_like_dialplan_writes(cluster):
     up(cluster)
     n1, n2, n3 = cluster.nodes
