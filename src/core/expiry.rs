@@ -50,6 +50,73 @@ pub fn revert_target(current: Option<&Arc<Presence>>) -> Option<Arc<Presence>> {
     }
 }
 
+/// Why the revert a timed state came with from another server is refused. `Display` gives
+/// the WARNING text.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RevertError {
+    /// Not `not_set` nor a presence value.
+    Invalid(Vec<u8>, ValueError),
+    /// A timed value: a state reverts to one written without an expiry.
+    Timed(Vec<u8>),
+    /// An untimed state (or a delete) came with one.
+    Unexpected(Vec<u8>),
+}
+
+impl fmt::Display for RevertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RevertError::Invalid(text, error) => write!(
+                f,
+                "the state it reverts to, '{}', is not usable: {error}",
+                shown(text)
+            ),
+            RevertError::Timed(text) => write!(
+                f,
+                "the state it reverts to, '{}', is itself timed",
+                shown(text)
+            ),
+            RevertError::Unexpected(text) => write!(
+                f,
+                "it is not timed but names a state to revert to, '{}'",
+                shown(text)
+            ),
+        }
+    }
+}
+
+/// The state a timed state written on another server reverts to, from the text its writer
+/// sent: `not_set` (`None`) or a presence value written without an expiry.
+pub fn parse_revert(text: &[u8]) -> Result<Option<Arc<Presence>>, RevertError> {
+    if text == NOT_SET {
+        return Ok(None);
+    }
+    let revert = Presence::parse(text).map_err(|e| RevertError::Invalid(text.to_vec(), e))?;
+    if revert.expiry().is_some() {
+        return Err(RevertError::Timed(text.to_vec()));
+    }
+    Ok(Some(Arc::new(revert)))
+}
+
+/// The timing of `presence` written on another server at `written_ms` (its version's clock)
+/// with `revert` (empty: none), so that it expires on every server at the same moment, to the
+/// same state, without a message. A timed state sent without a revert is held as its writer
+/// holds it: with no expiry (its expiry record was lost there, see [`stored_timing`]).
+pub fn remote_timing(
+    presence: &Presence,
+    revert: &[u8],
+    written_ms: u64,
+) -> Result<Option<Timing>, RevertError> {
+    match presence.expiry() {
+        None if revert.is_empty() => Ok(None),
+        None => Err(RevertError::Unexpected(revert.to_vec())),
+        Some(_) if revert.is_empty() => Ok(None),
+        Some(seconds) => Ok(Some(Timing {
+            deadline_ms: written_ms.saturating_add(u64::from(seconds.get()) * 1000),
+            revert: parse_revert(revert)?,
+        })),
+    }
+}
+
 /// CustomPresenceMeta field: the deadline of a timed state, unix milliseconds.
 pub const EXPIRES_MS: &str = "expires_ms";
 /// CustomPresenceMeta field: the stored text the timed state reverts to.
@@ -409,6 +476,37 @@ mod tests {
         let timed = Arc::new(timed);
         let again = revert_target(Some(&timed)).unwrap();
         assert!(Arc::ptr_eq(&again, &untimed));
+    }
+
+    #[test]
+    fn a_remote_timed_state_takes_its_writers_revert_and_deadline() {
+        let timed = Presence::parse(b"dnd,,,t(30)").unwrap();
+        let timing = remote_timing(&timed, b"available", 1_000).unwrap().unwrap();
+        assert_eq!(timing.deadline_ms, 31_000);
+        assert_eq!(timing.revert_text(), b"available");
+        let to_not_set = remote_timing(&timed, b"not_set", 1_000).unwrap().unwrap();
+        assert_eq!((to_not_set.revert, to_not_set.deadline_ms), (None, 31_000));
+        // Sent without one, it is held as its writer holds it: without an expiry.
+        assert_eq!(remote_timing(&timed, b"", 1_000), Ok(None));
+        let untimed = Presence::parse(b"away").unwrap();
+        assert_eq!(remote_timing(&untimed, b"", 1_000), Ok(None));
+    }
+
+    #[test]
+    fn a_bad_remote_revert_is_refused() {
+        let timed = Presence::parse(b"dnd,,,t(30)").unwrap();
+        let untimed = Presence::parse(b"away").unwrap();
+        assert!(matches!(
+            remote_timing(&timed, b"bored", 1),
+            Err(RevertError::Invalid(text, ValueError::UnknownState(_))) if text == b"bored"
+        ));
+        assert_eq!(
+            remote_timing(&timed, b"away,,,t(5)", 1),
+            Err(RevertError::Timed(b"away,,,t(5)".to_vec()))
+        );
+        let error = remote_timing(&untimed, b"available", 1).unwrap_err();
+        assert_eq!(error, RevertError::Unexpected(b"available".to_vec()));
+        assert!(error.to_string().contains("'available'"), "{error}");
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Refusal {
             WriteError::Value(ValueError::BadBase64 { .. } | ValueError::NulInDecoded { .. }) => {
                 Refusal::BadBase64
             }
-            WriteError::Value(_) => Refusal::BadValue,
+            WriteError::Value(_) | WriteError::Revert(_) => Refusal::BadValue,
             WriteError::NotSet(_) => Refusal::UnknownName,
             WriteError::PersistFailed(_) => Refusal::AstdbFailure,
         }

@@ -2,7 +2,7 @@
 //! every change.
 
 use super::device_state::{DeviceState, LiveDeviceStateMap};
-use super::expiry::{Clock, ExpiryQueue, SystemClock, Timing};
+use super::expiry::{Clock, ExpiryQueue, RevertError, SystemClock, Timing};
 use super::meta::Source;
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
@@ -25,7 +25,7 @@ pub use timed::Expired;
 use timed::Put;
 
 mod remote;
-pub use remote::RemoteWrite;
+pub use remote::{RemoteValue, RemoteWrite};
 
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
@@ -45,9 +45,10 @@ pub trait Host {
         SystemClock.now_ms()
     }
     /// A local change of `name` is in memory: `Some(value)` the text written, `None` a
-    /// delete (called under the name's write lock, in the order memory took the changes, and
-    /// only while [`Store::replicate`] is on): the cluster versions and sends it from here.
-    fn committed(&self, _name: &[u8], _value: Option<&CStr>) {}
+    /// delete; `revert`, for a timed state, the text of the state it reverts to (called under
+    /// the name's write lock, in the order memory took the changes, and only while
+    /// [`Store::replicate`] is on): the cluster versions and sends it from here.
+    fn committed(&self, _name: &[u8], _value: Option<&CStr>, _revert: Option<&[u8]>) {}
 }
 
 /// Why a write was refused. `Display` gives the WARNING text.
@@ -60,6 +61,8 @@ pub enum WriteError {
     /// A delete of a name that holds no state.
     NotSet(Vec<u8>),
     PersistFailed(Vec<u8>),
+    /// A timed state from another server came with an unusable state to revert to.
+    Revert(RevertError),
 }
 
 impl fmt::Display for WriteError {
@@ -88,6 +91,7 @@ impl fmt::Display for WriteError {
                 "AstDB refused to store CustomPresence/{}; the state is unchanged",
                 shown(name)
             ),
+            WriteError::Revert(error) => write!(f, "{error}"),
         }
     }
 }
@@ -432,7 +436,8 @@ impl Store {
                     record = self.note_change(&mut writing, name, &put, source);
                 }
                 if self.replicating.load(Relaxed) {
-                    host.committed(name, text);
+                    let timing = put.new.as_ref().and_then(|new| new.timing());
+                    host.committed(name, text, timing.map(Timing::revert_text));
                 }
                 Some(put)
             } else {
@@ -488,7 +493,8 @@ impl Store {
     /// Puts `presence` in memory (`None`: removes the name). With `deadline_ms` it is a timed
     /// state, reverting to the last untimed state found there (looked up under the map's
     /// lock, so overlapping writes of the name cannot make it revert to a state that was
-    /// never the last untimed one).
+    /// never the last untimed one). A state from another server comes with its writer's
+    /// timing already set, and keeps it.
     fn put(&self, name: &[u8], presence: Option<Arc<Presence>>, deadline_ms: Option<u64>) -> Put {
         let mut states = self.write_states();
         let Some(mut presence) = presence else {

@@ -67,13 +67,15 @@ fn active() -> Option<Arc<Shared>> {
 
 /// The store's commit hook (under the name's write lock, only while the cluster runs):
 /// versions the write and queues it.
-pub(crate) fn committed(name: &[u8], value: Option<&CStr>) {
+pub(crate) fn committed(name: &[u8], value: Option<&CStr>, revert: Option<&[u8]>) {
     if let Some(shared) = ACTIVE
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .as_ref()
     {
-        shared.replica.local_commit(name, value.map(CStr::to_bytes));
+        shared
+            .replica
+            .local_commit(name, value.map(CStr::to_bytes), revert);
         shared.wake();
     }
 }

@@ -125,8 +125,8 @@ impl Host for Asterisk {
     }
 
     #[cfg(feature = "cluster")]
-    fn committed(&self, name: &[u8], value: Option<&CStr>) {
-        super::cluster::committed(name, value);
+    fn committed(&self, name: &[u8], value: Option<&CStr>, revert: Option<&[u8]>) {
+        super::cluster::committed(name, value, revert);
     }
 }
 

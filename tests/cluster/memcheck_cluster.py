@@ -68,8 +68,8 @@ def main():
         script = os.path.join(cluster.host_dir, "cpg_send.py")
         shutil.copyfile(os.path.join(HERE, "lib", "cpg_send.py"), script)
         inside = cluster.host_dir[len(cluster.root):]
-        n3.run("python3", inside + "/cpg_send.py", t.GROUP, "68656c6c6f", "0107",
-               "0101" + "ffffffff", timeout=120)
+        n3.run("python3", inside + "/cpg_send.py", t.GROUP, "68656c6c6f", "0207",
+               "0201" + "ffffffff", timeout=120)
         t.wait(lambda: "dropped 3" in n2.cli("presencestate cluster", timeout=120), "drops", 300, every=1)
         steps.append("3 garbage messages dropped")
         n2.stop_corosync()

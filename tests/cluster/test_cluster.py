@@ -347,17 +347,23 @@ def test_7_garbage_from_a_foreign_member_is_dropped_and_changes_nothing(cluster)
     setvar(n1.ami(events="off"), "alice", "away,,Lunch")
     before = wait_equal(cluster.nodes, size=1)
 
-    def entry(name, value, wall=1 << 62):
+    def entry(name, value, wall=1 << 62, revert=b""):
         return (wall.to_bytes(8, "little") + (0).to_bytes(4, "little") + (9).to_bytes(4, "little")
-                + len(name).to_bytes(4, "little") + name + len(value).to_bytes(4, "little") + value)
+                + len(name).to_bytes(4, "little") + name + len(value).to_bytes(4, "little") + value
+                + len(revert).to_bytes(4, "little") + revert)
+    now = int(time.time() * 1000)
     garbage = [
         b"hello",                                                     # unknown format version
-        bytes([2, 1, 0, 0, 0, 0]),                                    # format version 2
-        bytes([1, 7]),                                                # unknown kind
-        bytes([1, 1]) + (1).to_bytes(4, "little") + entry(b"alice", b"dnd")[:-2],   # truncated
-        bytes([1, 1]) + (1).to_bytes(4, "little") + entry(b"alice", b"bored"),      # bad value
-        bytes([1, 1]) + (2).to_bytes(4, "little") + entry(b"alice", b"dnd") + entry(b"a,b", b"dnd"),
-        bytes([1, 1]) + (1).to_bytes(4, "little") + entry(b"alice", b"x" * 1_000_000),  # oversized
+        bytes([1, 1, 1, 0, 0, 0]) + entry(b"alice", b"dnd")[:-4],     # format 1 (no revert)
+        bytes([2, 7]),                                                # unknown kind
+        bytes([2, 1]) + (1).to_bytes(4, "little") + entry(b"alice", b"dnd")[:-2],   # truncated
+        bytes([2, 1]) + (1).to_bytes(4, "little") + entry(b"alice", b"bored"),      # bad value
+        bytes([2, 1]) + (2).to_bytes(4, "little") + entry(b"alice", b"dnd") + entry(b"a,b", b"dnd"),
+        bytes([2, 1]) + (1).to_bytes(4, "little") + entry(b"alice", b"x" * 1_000_000),  # oversized
+        # Versions of now (not refused as ahead): a timed state with a bad revert, an untimed
+        # one with a revert.
+        bytes([2, 1]) + (1).to_bytes(4, "little") + entry(b"alice", b"dnd,,,t(9)", now, b"bored"),
+        bytes([2, 1]) + (1).to_bytes(4, "little") + entry(b"alice", b"dnd", now, b"available"),
     ]
     script = os.path.join(cluster.host_dir, "cpg_send.py")
     shutil.copyfile(os.path.join(HERE, "lib", "cpg_send.py"), script)
@@ -447,6 +453,105 @@ def test_8_a_delete_in_a_partition_stays_deleted_and_an_expiry_fires_once_per_se
                                        start=marks[n.number])
         assert [e["Status"] for e in events] == ["dnd", "available"], events
     print("    t(3) written on node 1: each node reverted it itself, once; messages sent unchanged %s" % sent)
+
+
+def partition_node_3(cluster):
+    """Cuts node 3 away; returns once both sides see their own membership and resynchronised."""
+    n1, n2, n3 = cluster.nodes
+    n3.link(False)
+    cluster.wait_members({1, 2}, nodes=[n1, n2])
+    cluster.wait_members({3}, nodes=[n3])
+    wait_group([n1, n2], 2)
+    wait_group([n3], 1)
+
+
+def heal_node_3(cluster):
+    cluster.node(3).link(True)
+    cluster.wait_members({1, 2, 3})
+
+
+def steady_messages_sent(nodes, until):
+    """Every node's messages sent, once they stayed the same for a second (a resynchronisation
+    round's last messages are in); fails if that takes past `until` (time.monotonic())."""
+    sent = [messages_sent(n) for n in nodes]
+    while True:
+        time.sleep(1)
+        again = [messages_sent(n) for n in nodes]
+        if again == sent:
+            return sent
+        assert time.monotonic() < until, "messages still being sent: %s then %s" % (sent, again)
+        sent = again
+
+
+def test_13_a_timed_state_reverts_to_the_writers_revert_target_on_a_server_that_missed_it(cluster):
+    up(cluster)
+    n1, n2, n3 = cluster.nodes
+    a1 = n1.ami(events="off")
+    setvar(a1, "rev", "away,,before the split")
+    wait_equal(cluster.nodes, size=1)
+    partition_node_3(cluster)
+    # Node 3 misses the untimed write the timed one reverts to on node 1.
+    seconds = 12
+    setvar(a1, "rev", "available")
+    written = time.monotonic()
+    setvar(a1, "rev", "dnd,,,t(%d)" % seconds)
+    deadline = written + seconds
+    wait(lambda: family(n2).get("rev") == "dnd,,,t(%d)" % seconds, "the timed write on node 2", timeout=5)
+    assert family(n3)["rev"] == "away,,before the split", family(n3)
+    heal_node_3(cluster)
+    # Node 3 got the timed state at the resynchronisation, before its deadline.
+    table = wait_equal(cluster.nodes, size=1, timeout=max(1, deadline - time.monotonic() - 1))
+    assert table == {"rev": "dnd,,,t(%d)" % seconds}, table
+    wait_group(cluster.nodes, 3)
+    sent = steady_messages_sent(cluster.nodes, until=deadline - 0.5)
+    healed_before = deadline - time.monotonic()
+    assert healed_before > 0, "the heal took past the deadline"
+    wait(lambda: all(family(n).get("rev") != "dnd,,,t(%d)" % seconds for n in cluster.nodes),
+         "the revert on every node", timeout=healed_before + 10)
+    time.sleep(1)
+    for n in cluster.nodes:
+        assert family(n) == {"rev": "available"}, (n.name, family(n))
+        assert getvar(n.ami(events="off"), "CustomPresence:rev,value") == "available", n.name
+        assert changed_by(n, "rev") == "expiry of a timed state", (n.name, changed_by(n, "rev"))
+    assert [messages_sent(n) for n in cluster.nodes] == sent, "an expiry sent a message"
+    print("    node 3 missed 'available' before 'dnd,,,t(%d)'; healed %.1f s before the deadline; "
+          "every node reverted to 'available' itself, messages sent unchanged %s"
+          % (seconds, healed_before, sent))
+
+
+def test_14_a_tombstone_survives_a_restart_of_the_servers_that_hold_it(cluster):
+    up(cluster)
+    n1, n2, n3 = cluster.nodes
+    a1 = n1.ami(events="off")
+    setvar(a1, "gone", "away,,held by node 3")
+    setvar(a1, "kept", "available")
+    wait_equal(cluster.nodes, size=2)
+    partition_node_3(cluster)
+    n1.cli("presencestate delete CustomPresence:gone")
+    wait(lambda: "gone" not in family(n2), "the delete on node 2", timeout=5)
+    assert "gone" in family(n3)
+    # The tombstone is in AstDB on both; AstDB commits about once a second.
+    wait(lambda: all("gone" in family(n, "CustomPresenceVersion") for n in (n1, n2)),
+         "the tombstone in CustomPresenceVersion on nodes 1 and 2", timeout=5)
+    time.sleep(2)
+    for n in (n1, n2):
+        rc = n.asterisk.stop(gracefully=True)
+        assert rc == 0, (n.name, rc)
+    in_parallel(n1.start_asterisk, n2.start_asterisk)
+    wait_group([n1, n2], 2)
+    for n in (n1, n2):
+        assert "Tombstones: 1 " in status(n), status(n)
+        assert "gone" not in family(n)
+    heal_node_3(cluster)
+    wait_group(cluster.nodes, 3)
+    table = wait_equal(cluster.nodes, size=1)
+    assert table == {"kept": "available"}, table
+    time.sleep(1)
+    for n in cluster.nodes:
+        assert family(n) == {"kept": "available"}, (n.name, family(n))
+        assert getvar(n.ami(events="off"), "CustomPresence:gone,value") == "not_set", n.name
+    print("    node 1 deleted 'gone' while node 3 held it; nodes 1 and 2 restarted; "
+          "after the heal no node holds it")
 
 
 def test_12_ami_and_cli_writes_replicate_like_dialplan_writes(cluster):

@@ -1,6 +1,7 @@
 //! The invariants of the `cluster_wire` fuzz target (see `core::fuzz_checks`): whatever a
 //! peer sends, decoding never panics; what decodes re-encodes to the same messages; and a
-//! replica given it either applies valid entries or changes nothing.
+//! replica given it either applies valid entries (a timed one with its writer's revert and
+//! deadline) or changes nothing.
 
 use super::replica::{Replica, VersionStore, MAX_AHEAD_MS};
 use super::resync::Member;
@@ -60,14 +61,28 @@ pub fn cluster_wire(data: &[u8]) {
                 .flat_map(|m| match wire::decode(m) {
                     Ok(Message::Entries(e)) => e
                         .into_iter()
-                        .map(|e| (e.name.to_vec(), e.value.to_vec(), e.version))
+                        .map(|e| {
+                            (
+                                e.name.to_vec(),
+                                e.value.to_vec(),
+                                e.revert.to_vec(),
+                                e.version,
+                            )
+                        })
                         .collect::<Vec<_>>(),
                     other => panic!("re-encoded entries decode to {other:?}"),
                 })
                 .collect();
             let original: Vec<_> = entries
                 .iter()
-                .map(|e| (e.name.to_vec(), e.value.to_vec(), e.version))
+                .map(|e| {
+                    (
+                        e.name.to_vec(),
+                        e.value.to_vec(),
+                        e.revert.to_vec(),
+                        e.version,
+                    )
+                })
                 .collect();
             assert_eq!(again, original);
         }
@@ -86,7 +101,12 @@ pub fn cluster_wire(data: &[u8]) {
     let latest = wall_clock_ms().saturating_add(MAX_AHEAD_MS);
     let all_valid = match &decoded {
         Ok(Message::Entries(entries)) => entries.iter().all(|e| {
-            (e.value.is_empty() || Presence::parse(e.value).is_ok()) && e.version.wall_ms <= latest
+            let valid = match Presence::parse(e.value) {
+                _ if e.value.is_empty() => true,
+                Ok(value) => valid_revert(value.expiry().is_some(), e.revert),
+                Err(_) => false,
+            };
+            valid && e.version.wall_ms <= latest
         }),
         Ok(_) => true,
         Err(_) => false,
@@ -108,6 +128,33 @@ pub fn cluster_wire(data: &[u8]) {
             // An empty value is a tombstone: the name is gone.
             let held = store.get(entry.name);
             assert_eq!(held.as_ref().map_or(&b""[..], |p| p.stored()), newest.1);
+            // A timed state expires at its version's time plus its seconds, to the state its
+            // writer sent (one of the newest entries' reverts, should several tie).
+            let Some(held) = held else { continue };
+            let timing = held.timing();
+            let expected: Vec<_> = entries
+                .iter()
+                .filter(|e| e.name == entry.name && (e.version, e.value) == newest)
+                .map(|e| {
+                    let seconds = held.expiry().map(|s| u64::from(s.get()));
+                    let deadline = seconds.map(|s| e.version.wall_ms.saturating_add(s * 1000));
+                    (deadline.filter(|_| !e.revert.is_empty()), e.revert)
+                })
+                .collect();
+            let got = (
+                timing.map(|t| t.deadline_ms),
+                timing.map_or(&b""[..], |t| t.revert_text()),
+            );
+            assert!(expected.contains(&got), "{got:?} not in {expected:?}");
         }
     }
+}
+
+/// The documented rule (wire and store): an untimed value comes with no revert; a timed one
+/// with none, `not_set`, or an untimed presence value.
+fn valid_revert(timed: bool, revert: &[u8]) -> bool {
+    revert.is_empty()
+        || (timed
+            && (revert == b"not_set"
+                || Presence::parse(revert).is_ok_and(|r| r.expiry().is_none())))
 }

@@ -5,8 +5,9 @@
 use super::resync::{bucket_of, digest, Member, Round};
 use super::version::{wall_clock_ms, wins, Clock, Version};
 use super::wire::{self, Batcher, Entry, Message};
+use crate::core::expiry::{remote_timing, Timing};
 use crate::core::shown;
-use crate::core::store::{Host, Name, RemoteWrite, Store};
+use crate::core::store::{Host, Name, RemoteValue, RemoteWrite, Store};
 use crate::core::value::Presence;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
@@ -80,10 +81,20 @@ pub struct ResyncReport {
     pub took: Duration,
 }
 
+/// A local change not yet packed into a message.
+struct Outgoing {
+    name: Vec<u8>,
+    /// Empty: a delete.
+    value: Vec<u8>,
+    /// For a timed state, the state it reverts to; empty otherwise.
+    revert: Vec<u8>,
+    version: Version,
+}
+
 #[derive(Default)]
 struct Outbox {
-    /// Local writes not yet packed into messages: name, value (empty: a delete), version.
-    live: Vec<(Vec<u8>, Vec<u8>, Version)>,
+    /// Local writes not yet packed into messages.
+    live: Vec<Outgoing>,
     messages: VecDeque<Vec<u8>>,
 }
 
@@ -219,9 +230,10 @@ impl Replica {
         (versions.len(), tombstones.len())
     }
 
-    /// The store's commit hook: versions a local write (`Some(value)`) or delete (`None`: its
-    /// tombstone) and queues it for the others.
-    pub fn local_commit(&self, name: &[u8], value: Option<&[u8]>) {
+    /// The store's commit hook: versions a local write (`Some(value)`; `revert`, for a timed
+    /// state, the state it reverts to) or delete (`None`: its tombstone) and queues it for the
+    /// others.
+    pub fn local_commit(&self, name: &[u8], value: Option<&[u8]>, revert: Option<&[u8]>) {
         let version = self.clock.tick(wall_clock_ms());
         record_version(
             &mut lock(&self.versions),
@@ -232,11 +244,12 @@ impl Replica {
         );
         // While not in the group, the next resynchronisation carries it instead.
         if self.joined.load(Ordering::Relaxed) {
-            lock(&self.outbox).live.push((
-                name.to_vec(),
-                value.unwrap_or_default().to_vec(),
+            lock(&self.outbox).live.push(Outgoing {
+                name: name.to_vec(),
+                value: value.unwrap_or_default().to_vec(),
+                revert: revert.unwrap_or_default().to_vec(),
                 version,
-            ));
+            });
         }
     }
 
@@ -277,17 +290,18 @@ impl Replica {
         if !live.is_empty() {
             let mut batcher = Batcher::default();
             let mut count = 0;
-            for (name, value, version) in &live {
-                saved.save(name, &record(*version, value));
+            for change in &live {
+                saved.save(&change.name, &record(change.version, &change.value));
                 let entry = Entry {
-                    name,
-                    value,
-                    version: *version,
+                    name: &change.name,
+                    value: &change.value,
+                    revert: &change.revert,
+                    version: change.version,
                 };
                 if batcher.push(&entry) {
                     count += 1;
                 } else {
-                    lock(&self.too_large).push(name.clone());
+                    lock(&self.too_large).push(change.name.clone());
                 }
             }
             add(&self.stats.entries_sent, count);
@@ -420,6 +434,12 @@ impl Replica {
                     let entry = Entry {
                         name: &name,
                         value: presence.as_ref().map_or(&b""[..], |p| p.stored()),
+                        // A timed state goes with the state it reverts to here, so that the
+                        // others revert it alike, not to whatever they held before.
+                        revert: presence
+                            .as_ref()
+                            .and_then(|p| p.timing())
+                            .map_or(&b""[..], Timing::revert_text),
                         version,
                     };
                     if batcher.push(&entry) {
@@ -531,9 +551,12 @@ impl Replica {
             }
             // An empty value is a delete's tombstone.
             if !entry.value.is_empty() {
-                Presence::parse(entry.value).map_err(|e| {
+                let bad = |e: &dyn std::fmt::Display| {
                     format!("entry {}={}: {e}", shown(entry.name), shown(entry.value))
-                })?;
+                };
+                let presence = Presence::parse(entry.value).map_err(|e| bad(&e))?;
+                remote_timing(&presence, entry.revert, entry.version.wall_ms)
+                    .map_err(|e| bad(&e))?;
             }
             let name = CString::new(entry.name).map_err(|_| "a NUL in a name".to_string())?;
             let value = CString::new(entry.value).map_err(|_| "a NUL in a value".to_string())?;
@@ -547,8 +570,11 @@ impl Replica {
                 version: entry.version,
                 value: entry.value,
             };
-            let value = (!entry.value.is_empty()).then_some(value.as_c_str());
-            match store.apply_remote(host, &name, value, &incoming) {
+            let change = (!entry.value.is_empty()).then_some(RemoteValue {
+                value: &value,
+                revert: entry.revert,
+            });
+            match store.apply_remote(host, &name, change, &incoming) {
                 Ok(true) => {
                     add(&self.stats.entries_applied, 1);
                     saved.save(entry.name, &record(entry.version, entry.value));

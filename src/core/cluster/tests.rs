@@ -39,8 +39,9 @@ impl Host for Wired<'_> {
     fn announce_device(&self, name: &[u8], state: DeviceState) {
         self.host.announce_device(name, state)
     }
-    fn committed(&self, name: &[u8], value: Option<&CStr>) {
-        self.replica.local_commit(name, value.map(CStr::to_bytes))
+    fn committed(&self, name: &[u8], value: Option<&CStr>, revert: Option<&[u8]>) {
+        self.replica
+            .local_commit(name, value.map(CStr::to_bytes), revert)
     }
 }
 
@@ -349,6 +350,7 @@ fn a_version_from_the_far_future_is_refused_and_does_not_move_the_clock() {
     batcher.push(&Entry {
         name: b"a",
         value: b"dnd",
+        revert: b"",
         version: far,
     });
     let message = batcher.into_messages().remove(0);
@@ -466,4 +468,122 @@ fn a_timed_write_reverts_on_every_server_by_itself_at_one_deadline() {
         })
         .sum();
     assert_eq!(sent_before, sent_after, "an expiry sends nothing");
+}
+
+/// Expires every timed state of every server at `due_at`, as each server's expiry thread does.
+fn expire_everywhere(net: &Net, due_at: u64) {
+    for s in &net.servers {
+        let due = s.store.expiries().take_due(due_at);
+        let wired = Wired {
+            host: &s.host,
+            replica: &s.replica,
+        };
+        s.store.expire_all(&wired, due, &mut |_| {});
+    }
+}
+
+#[test]
+fn a_server_that_missed_the_untimed_write_reverts_to_the_writers_state_after_a_resync() {
+    let mut net = Net::new(3);
+    net.split(vec![vec![0, 1, 2]]);
+    net.write(0, "t", "away,,before the split");
+    net.pump();
+    net.split(vec![vec![0, 1], vec![2]]);
+    net.pump();
+    net.write(0, "t", "available");
+    net.write(0, "t", "dnd,,,t(60)");
+    net.pump();
+    assert_eq!(net.table(2)[&b"t"[..]], b"away,,before the split");
+    net.split(vec![vec![0, 1, 2]]);
+    net.pump();
+    let timing = |i: usize| net.servers[i].store.get(b"t").unwrap().timing().cloned();
+    let deadline = timing(0).unwrap().deadline_ms;
+    for i in 0..3 {
+        let timing = timing(i).unwrap_or_else(|| panic!("server {i} holds no timed state"));
+        assert_eq!(timing.revert_text(), b"available", "server {i}");
+        assert_eq!(timing.deadline_ms, deadline, "server {i}");
+    }
+    expire_everywhere(&net, deadline);
+    for i in 0..3 {
+        assert_eq!(net.table(i)[&b"t"[..]], b"available", "server {i}");
+    }
+}
+
+#[test]
+fn a_live_timed_write_carries_the_writers_revert() {
+    let mut net = Net::new(2);
+    net.split(vec![vec![0, 1]]);
+    net.write(0, "t", "available");
+    net.pump();
+    // Server 2 holds another untimed state, unknown to the cluster (written past its replica).
+    let s = &net.servers[1];
+    s.store
+        .write(&s.host, c"CustomPresence:t", c"xa,,only here", &Source::Cli)
+        .unwrap();
+    net.write(0, "t", "dnd,,,t(60)");
+    net.pump();
+    let timing = net.servers[1].store.get(b"t").unwrap().timing().cloned();
+    assert_eq!(timing.unwrap().revert_text(), b"available");
+    // A timed write over a timed state keeps the first revert, on the writer and so everywhere.
+    net.write(0, "t", "away,,,t(90)");
+    net.pump();
+    let deadline = net.servers[0]
+        .store
+        .get(b"t")
+        .unwrap()
+        .timing()
+        .unwrap()
+        .deadline_ms;
+    expire_everywhere(&net, deadline);
+    assert_eq!(net.table(0)[&b"t"[..]], b"available");
+    assert_eq!(net.table(1)[&b"t"[..]], b"available");
+}
+
+#[test]
+fn a_timed_entry_with_a_bad_revert_drops_the_message_and_changes_nothing() {
+    use super::version::{wall_clock_ms, Version};
+    use super::wire::{Batcher, Entry};
+    let mut net = Net::new(2);
+    net.split(vec![vec![0, 1]]);
+    net.write(0, "a", "away");
+    net.pump();
+    let s = &net.servers[1];
+    let wired = Wired {
+        host: &s.host,
+        replica: &s.replica,
+    };
+    let version = Version {
+        wall_ms: wall_clock_ms(),
+        counter: 0,
+        node: 9,
+    };
+    let before = s.host.db.lock().unwrap().len();
+    for (value, revert) in [
+        (&b"dnd,,,t(5)"[..], &b"bored"[..]),
+        (b"dnd,,,t(5)", b"xa,,,t(5)"),
+        (b"dnd", b"available"),
+    ] {
+        let mut batcher = Batcher::default();
+        // A good entry first: the whole message is dropped, not only the bad entry.
+        for (name, value, revert) in [(&b"b"[..], &b"chat"[..], &b""[..]), (b"a", value, revert)] {
+            batcher.push(&Entry {
+                name,
+                value,
+                revert,
+                version,
+            });
+        }
+        let message = batcher.into_messages().remove(0);
+        let stranger = Member { node: 9, pid: 9 };
+        let refused = s
+            .replica
+            .receive(stranger, &message, &s.store, &wired, &NoVersions);
+        assert!(
+            refused.unwrap_err().contains("revert"),
+            "{value:?} {revert:?}"
+        );
+    }
+    assert_eq!(net.table(1).len(), 1);
+    assert_eq!(s.store.get(b"a").unwrap().stored(), b"away");
+    assert_eq!(s.host.db.lock().unwrap().len(), before);
 }

@@ -4,22 +4,29 @@
 //! little-endian. A receiver refuses, as a whole, any message that is not exactly one of:
 //!
 //! ```text
-//! entries: 1 1 count:u32 then count times: wall_ms:u64 counter:u32 node:u32
+//! entries: 2 1 count:u32 then count times: wall_ms:u64 counter:u32 node:u32
 //!                                          name_len:u32 name value_len:u32 value
-//! digest:  1 2 round:u64 buckets:u32 (= BUCKETS) then BUCKETS times u64
-//! done:    1 3 round:u64
+//!                                          revert_len:u32 revert
+//! digest:  2 2 round:u64 buckets:u32 (= BUCKETS) then BUCKETS times u64
+//! done:    2 3 round:u64
 //! ```
 //!
 //! A name is not empty and holds no NUL or comma; a value holds no NUL (whether it is a valid
-//! presence value is the store's business; an empty value is a delete's tombstone); nothing follows the last field; the whole message
-//! is at most [`MAX_MESSAGE`] bytes.
+//! presence value is the store's business; an empty value is a delete's tombstone); a revert
+//! holds no NUL and is empty for a tombstone: it is the state a timed value reverts to on
+//! every server (`not_set` or an untimed value, the store checks), empty for an untimed one;
+//! nothing follows the last field; the whole message is at most [`MAX_MESSAGE`] bytes.
 
 use super::resync::{Digest, BUCKETS};
 use super::version::Version;
 use std::fmt;
 
-/// The wire format this module speaks.
-pub const FORMAT: u8 = 1;
+/// The wire format this module speaks. Format 1 (never released) had no revert: each server
+/// reverted a timed state to its own last untimed one. Its entries were laid out otherwise,
+/// so the number changed rather than the layout under it: a build still speaking 1 refuses
+/// every message of this one with "unknown format version", instead of reading the revert
+/// as the next entry's fields. Format 1 is not read (there is nothing released to talk to).
+pub const FORMAT: u8 = 2;
 /// Corosync's largest atomic message is 1,047,552 bytes; ours stay below it.
 pub const MAX_MESSAGE: usize = 1_000_000;
 /// Entries are packed into messages of about this size (one larger entry goes alone).
@@ -28,14 +35,15 @@ pub const BATCH_BYTES: usize = 60_000;
 const KIND_ENTRIES: u8 = 1;
 const KIND_DIGEST: u8 = 2;
 const KIND_DONE: u8 = 3;
-const ENTRY_FIXED: usize = 8 + 4 + 4 + 4 + 4;
+const ENTRY_FIXED: usize = 8 + 4 + 4 + 4 + 4 + 4;
 
 /// One state as it travels: its name (after `CustomPresence:`), stored value (empty: the name
-/// was deleted) and version.
+/// was deleted), the state a timed value reverts to (empty: none) and version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry<'a> {
     pub name: &'a [u8],
     pub value: &'a [u8],
+    pub revert: &'a [u8],
     pub version: Version,
 }
 
@@ -61,6 +69,7 @@ pub enum WireError {
     BadBucketCount(u32),
     BadName,
     BadValue,
+    BadRevert,
 }
 
 impl fmt::Display for WireError {
@@ -83,6 +92,9 @@ impl fmt::Display for WireError {
             }
             WireError::BadName => write!(f, "a name that is empty or holds a NUL or comma"),
             WireError::BadValue => write!(f, "a value holding a NUL byte"),
+            WireError::BadRevert => {
+                write!(f, "a revert holding a NUL byte, or given with a delete")
+            }
         }
     }
 }
@@ -154,9 +166,14 @@ pub fn decode(message: &[u8]) -> Result<Message<'_>, WireError> {
                 if value.contains(&0) {
                     return Err(WireError::BadValue);
                 }
+                let revert = r.sized()?;
+                if revert.contains(&0) || (value.is_empty() && !revert.is_empty()) {
+                    return Err(WireError::BadRevert);
+                }
                 entries.push(Entry {
                     name,
                     value,
+                    revert,
                     version,
                 });
             }
@@ -207,7 +224,7 @@ pub fn encode_done(round: u64) -> Vec<u8> {
 
 /// The encoded size of one entry.
 pub fn entry_size(entry: &Entry<'_>) -> usize {
-    ENTRY_FIXED + entry.name.len() + entry.value.len()
+    ENTRY_FIXED + entry.name.len() + entry.value.len() + entry.revert.len()
 }
 
 /// Packs entries into messages of about [`BATCH_BYTES`]; an entry that cannot fit in any
@@ -241,6 +258,8 @@ impl Batcher {
         out.extend_from_slice(entry.name);
         out.extend_from_slice(&(entry.value.len() as u32).to_le_bytes());
         out.extend_from_slice(entry.value);
+        out.extend_from_slice(&(entry.revert.len() as u32).to_le_bytes());
+        out.extend_from_slice(entry.revert);
         self.count += 1;
         true
     }
@@ -266,9 +285,14 @@ mod tests {
     use super::*;
 
     fn entry<'a>(name: &'a [u8], value: &'a [u8], wall_ms: u64) -> Entry<'a> {
+        timed(name, value, b"", wall_ms)
+    }
+
+    fn timed<'a>(name: &'a [u8], value: &'a [u8], revert: &'a [u8], wall_ms: u64) -> Entry<'a> {
         Entry {
             name,
             value,
+            revert,
             version: Version {
                 wall_ms,
                 counter: 7,
@@ -289,10 +313,24 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let sent = [entry(b"alice", b"away,,Lunch", 1), entry(b"bob", b"", 2)];
+        let sent = [
+            entry(b"alice", b"away,,Lunch", 1),
+            entry(b"bob", b"", 2),
+            timed(b"carol", b"dnd,,,t(60)", b"available", 3),
+        ];
         let bytes = one(&sent);
         assert_eq!(bytes[..2], [FORMAT, KIND_ENTRIES]);
         assert_eq!(decode(&bytes), Ok(Message::Entries(sent.to_vec())));
+    }
+
+    /// The layout of the module doc, written out by hand.
+    #[test]
+    fn an_entry_is_laid_out_as_documented() {
+        let bytes = one(&[timed(b"c", b"dnd,,,t(9)", b"not_set", 0x0102)]);
+        let mut expected = vec![2, 1, 1, 0, 0, 0];
+        expected.extend_from_slice(&[2, 1, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0]);
+        expected.extend_from_slice(b"\x01\0\0\0c\x0a\0\0\0dnd,,,t(9)\x07\0\0\0not_set");
+        assert_eq!(bytes, expected);
     }
 
     #[test]
@@ -347,7 +385,8 @@ mod tests {
     fn malformed_messages_are_refused() {
         let good = one(&[entry(b"alice", b"away", 1)]);
         assert_eq!(decode(b""), Err(WireError::Empty));
-        assert_eq!(decode(&[2, 1]), Err(WireError::UnknownFormat(2)));
+        assert_eq!(decode(&[1, 1]), Err(WireError::UnknownFormat(1)));
+        assert_eq!(decode(&[3, 1]), Err(WireError::UnknownFormat(3)));
         assert_eq!(decode(&[FORMAT, 9]), Err(WireError::UnknownKind(9)));
         for cut in 1..good.len() {
             assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
@@ -378,5 +417,21 @@ mod tests {
         }
         let bytes = one(&[entry(b"a", b"away\0", 1)]);
         assert_eq!(decode(&bytes), Err(WireError::BadValue));
+        let bytes = one(&[timed(b"a", b"away,,,t(5)", b"available\0", 1)]);
+        assert_eq!(decode(&bytes), Err(WireError::BadRevert));
+        // A delete reverts to nothing.
+        let bytes = one(&[timed(b"a", b"", b"available", 1)]);
+        assert_eq!(decode(&bytes), Err(WireError::BadRevert));
+    }
+
+    #[test]
+    fn a_format_1_entry_is_refused() {
+        // Format 1's layout: no revert after the value.
+        let mut old = vec![1, 1, 1, 0, 0, 0];
+        old.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0]);
+        old.extend_from_slice(b"\x01\0\0\0a\x04\0\0\0away");
+        assert_eq!(decode(&old), Err(WireError::UnknownFormat(1)));
+        old[0] = FORMAT;
+        assert_eq!(decode(&old), Err(WireError::Truncated));
     }
 }

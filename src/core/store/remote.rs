@@ -4,6 +4,7 @@
 
 use super::{extract, fnv1a, lock_ignoring_poison, name_for_write, stripe_of};
 use super::{Host, Store, WriteError};
+use crate::core::expiry::remote_timing;
 use crate::core::meta::Source;
 use crate::core::value::Presence;
 use std::ffi::CStr;
@@ -20,20 +21,33 @@ pub trait RemoteWrite {
     fn written_ms(&self) -> u64;
 }
 
+/// A change from another server: `Some` a write, `None` a delete (a tombstone).
+#[derive(Clone, Copy)]
+pub struct RemoteValue<'a> {
+    /// The text written.
+    pub value: &'a CStr,
+    /// For a timed state, the text of the state it reverts to, as its writer decided it
+    /// (`not_set` or an untimed value); empty otherwise.
+    pub revert: &'a [u8],
+}
+
 impl Store {
     /// Applies a change of `name` from another server if `remote` wins: `Some(value)` a
     /// write, `None` a delete (a tombstone). AstDB, memory, its record, then the announcement,
-    /// like a local change (never sent on: no commit hook). `Ok(false)`: ours is as new or
-    /// newer, nothing changed. A delete of a name this server does not hold changes nothing
-    /// here but is still taken (`Ok(true)`: the replica keeps its tombstone). On any error
-    /// nothing is changed.
+    /// like a local change (never sent on: no commit hook). A timed state expires at its
+    /// writer's deadline, to the state its writer said, whatever this server held before, so
+    /// every server reverts it alike by itself. `Ok(false)`: ours is as new or newer,
+    /// nothing changed. A delete of a name this server does not hold changes nothing here but
+    /// is still taken (`Ok(true)`: the replica keeps its tombstone). On any error nothing is
+    /// changed.
     pub fn apply_remote(
         &self,
         host: &dyn Host,
         name: &CStr,
-        value: Option<&CStr>,
+        change: Option<RemoteValue<'_>>,
         remote: &dyn RemoteWrite,
     ) -> Result<bool, WriteError> {
+        let value = change.map(|change| change.value);
         let name_bytes = name.to_bytes();
         if name_bytes.is_empty() || name_bytes.contains(&b',') {
             // The same rules as a local write's name (this gives the same errors).
@@ -41,15 +55,19 @@ impl Store {
             provider.extend_from_slice(name_bytes);
             name_for_write(&provider)?;
         }
-        let presence = value
-            .map(|value| Presence::parse(value.to_bytes()).map(Arc::new))
-            .transpose()
-            .map_err(WriteError::Value)?;
-        let deadline_ms = presence.as_ref().and_then(|p| p.expiry()).map(|seconds| {
-            remote
-                .written_ms()
-                .saturating_add(u64::from(seconds.get()) * 1000)
-        });
+        let presence = match change {
+            Some(change) => {
+                let mut presence =
+                    Presence::parse(change.value.to_bytes()).map_err(WriteError::Value)?;
+                let timing = remote_timing(&presence, change.revert, remote.written_ms())
+                    .map_err(WriteError::Revert)?;
+                if let Some(timing) = timing {
+                    presence.set_timing(timing);
+                }
+                Some(Arc::new(presence))
+            }
+            None => None,
+        };
         let hash = fnv1a(name_bytes);
         let stripe = &self.stripes[stripe_of(hash)];
         {
@@ -80,7 +98,8 @@ impl Store {
             }
             // A local write may have overtaken it meanwhile: decided again, and recorded.
             let applies = persisted && remote.wins(self.get(name_bytes).as_deref(), true);
-            let put = applies.then(|| self.put(name_bytes, presence, deadline_ms));
+            // (Its timing is set already: `put` must not derive one from this server's history.)
+            let put = applies.then(|| self.put(name_bytes, presence, None));
             let record = put
                 .as_ref()
                 .filter(|put| {
@@ -125,6 +144,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::core::store::tests::RecordingHost;
+    use crate::core::store::Expired;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     /// Wins over anything but a state whose message is "newer".
@@ -145,6 +165,22 @@ mod tests {
         }
     }
 
+    fn untimed(value: &CStr) -> Option<RemoteValue<'_>> {
+        Some(RemoteValue { value, revert: b"" })
+    }
+
+    /// Wins over anything; written at the given time.
+    struct Later(u64);
+
+    impl RemoteWrite for Later {
+        fn wins(&self, _: Option<&Presence>, _: bool) -> bool {
+            true
+        }
+        fn written_ms(&self) -> u64 {
+            self.0
+        }
+    }
+
     fn remote() -> Remote {
         Remote {
             recorded: AtomicBool::new(false),
@@ -156,7 +192,7 @@ mod tests {
         let (host, store) = (RecordingHost::default(), Store::default());
         let r = remote();
         assert_eq!(
-            store.apply_remote(&host, c"bob", Some(c"dnd,,far"), &r),
+            store.apply_remote(&host, c"bob", untimed(c"dnd,,far"), &r),
             Ok(true)
         );
         assert!(r.recorded.load(Ordering::Relaxed));
@@ -178,14 +214,16 @@ mod tests {
         );
         let r = remote();
         assert_eq!(
-            store.apply_remote(&host, c"bob", Some(c"dnd"), &r),
+            store.apply_remote(&host, c"bob", untimed(c"dnd"), &r),
             Ok(false)
         );
         assert!(store
-            .apply_remote(&host, c"bob", Some(c"bored"), &r)
+            .apply_remote(&host, c"bob", untimed(c"bored"), &r)
             .is_err());
-        assert!(store.apply_remote(&host, c"a,b", Some(c"dnd"), &r).is_err());
-        assert!(store.apply_remote(&host, c"", Some(c"dnd"), &r).is_err());
+        assert!(store
+            .apply_remote(&host, c"a,b", untimed(c"dnd"), &r)
+            .is_err());
+        assert!(store.apply_remote(&host, c"", untimed(c"dnd"), &r).is_err());
         assert!(!r.recorded.load(Ordering::Relaxed));
         assert_eq!(store.get(b"bob").unwrap().message(), b"newer");
         let after = (
@@ -204,7 +242,7 @@ mod tests {
         };
         let r = remote();
         assert_eq!(
-            store.apply_remote(&failing, c"bob", Some(c"dnd"), &r),
+            store.apply_remote(&failing, c"bob", untimed(c"dnd"), &r),
             Err(WriteError::PersistFailed(b"bob".to_vec()))
         );
         assert!(store.get(b"bob").is_none() && !r.recorded.load(Ordering::Relaxed));
@@ -214,13 +252,83 @@ mod tests {
     fn a_timed_remote_write_counts_its_deadline_from_when_it_was_written() {
         let (host, store) = (RecordingHost::default(), Store::default());
         let r = remote();
+        let timed = RemoteValue {
+            value: c"away,,,t(30)",
+            revert: b"xa,,sent",
+        };
+        assert_eq!(store.apply_remote(&host, c"bob", Some(timed), &r), Ok(true));
+        let timing = store.get(b"bob").unwrap().timing().unwrap().clone();
+        assert_eq!(timing.deadline_ms, r.written_ms() + 30_000);
+        assert_eq!(timing.revert_text(), b"xa,,sent");
+        assert_eq!(store.pending_expiries(), 1);
+    }
+
+    #[test]
+    fn a_timed_remote_write_reverts_to_its_writers_state_not_to_what_was_held_here() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        // This server missed the writer's untimed "available": it still holds "away".
+        store
+            .write(
+                &host,
+                c"CustomPresence:bob",
+                c"away,,held here",
+                &Source::Cli,
+            )
+            .unwrap();
+        let r = remote();
+        let timed = RemoteValue {
+            value: c"dnd,,,t(5)",
+            revert: b"available",
+        };
+        assert_eq!(store.apply_remote(&host, c"bob", Some(timed), &r), Ok(true));
+        let due = store.expiries().take_due(r.written_ms() + 5_000);
+        assert_eq!(due.len(), 1);
+        assert_eq!(store.expire(&host, &due[0]), Expired::Reverted);
+        assert_eq!(store.get(b"bob").unwrap().stored(), b"available");
+        let db = host.db.lock().unwrap().clone();
+        let stored = db.iter().rev().find(|(name, _)| name == b"bob");
+        assert_eq!(stored.map(|(_, v)| &v[..]), Some(&b"available"[..]));
+        // To not_set just as well, over a name held here.
+        let timed = RemoteValue {
+            value: c"dnd,,,t(5)",
+            revert: b"not_set",
+        };
+        let later = Later(r.written_ms() + 1);
         assert_eq!(
-            store.apply_remote(&host, c"bob", Some(c"away,,,t(30)"), &r),
+            store.apply_remote(&host, c"bob", Some(timed), &later),
             Ok(true)
         );
-        let deadline_ms = store.get(b"bob").unwrap().timing().unwrap().deadline_ms;
-        assert_eq!(deadline_ms, r.written_ms() + 30_000);
-        assert_eq!(store.pending_expiries(), 1);
+        let timing = store.get(b"bob").unwrap().timing().unwrap().clone();
+        assert_eq!((timing.revert, timing.deadline_ms), (None, later.0 + 5_000));
+    }
+
+    #[test]
+    fn a_remote_write_with_a_bad_revert_changes_nothing() {
+        let (host, store) = (RecordingHost::default(), Store::default());
+        store
+            .write(&host, c"CustomPresence:bob", c"away", &Source::Cli)
+            .unwrap();
+        let before = (
+            host.db.lock().unwrap().clone(),
+            host.announced.lock().unwrap().len(),
+        );
+        let r = remote();
+        for (value, revert) in [
+            (c"dnd,,,t(5)", &b"bored"[..]),
+            (c"dnd,,,t(5)", b"away,,,t(9)"),
+            (c"dnd", b"available"),
+        ] {
+            let change = RemoteValue { value, revert };
+            let result = store.apply_remote(&host, c"bob", Some(change), &r);
+            assert!(matches!(result, Err(WriteError::Revert(_))), "{result:?}");
+        }
+        assert!(!r.recorded.load(Ordering::Relaxed));
+        assert_eq!(store.get(b"bob").unwrap().stored(), b"away");
+        let after = (
+            host.db.lock().unwrap().clone(),
+            host.announced.lock().unwrap().len(),
+        );
+        assert_eq!(before, after);
     }
 
     #[test]
