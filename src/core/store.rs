@@ -10,14 +10,17 @@ use super::{custom_presence_name, shown, PROVIDER_PREFIX};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+mod announcing;
+mod hash;
 mod records;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use announcing::Announcing;
+use hash::{fnv1a, SeededFnv};
 use records::Record;
 
 mod timed;
@@ -137,43 +140,6 @@ const STRIPES: usize = 32;
 
 type States = HashMap<Name, Arc<Presence>, SeededFnv>;
 
-/// The map's hasher: FNV-1a from a per-process random seed, with a final mix. Names are short,
-/// so a lookup costs a fraction of std's SipHash (a write makes two or three); they are chosen
-/// by the PBX's own dialplan, AMI and CLI users, and the seed keeps colliding names from being
-/// worked out in advance.
-#[derive(Clone)]
-struct SeededFnv(u64);
-
-impl Default for SeededFnv {
-    fn default() -> SeededFnv {
-        SeededFnv(std::collections::hash_map::RandomState::new().hash_one(0_u8))
-    }
-}
-
-impl BuildHasher for SeededFnv {
-    type Hasher = FnvHasher;
-    fn build_hasher(&self) -> FnvHasher {
-        FnvHasher(self.0)
-    }
-}
-
-struct FnvHasher(u64);
-
-impl Hasher for FnvHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = fnv1a_from(self.0, bytes);
-    }
-    fn finish(&self) -> u64 {
-        // murmur3's fmix64: FNV-1a's low bits depend only on the inputs' low bits.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-}
-
 /// Every custom presence state, by name (the bytes after `CustomPresence:`).
 ///
 /// Writes to one name reach AstDB, memory and Stasis so that all three end on the same last
@@ -242,14 +208,6 @@ fn extract(overlapped: &mut Vec<(u64, Vec<u8>)>, hash: u64) -> Vec<Vec<u8>> {
     taken
 }
 
-/// The announcement queue of one stripe.
-#[derive(Default)]
-struct Announcing {
-    /// A thread is announcing this stripe's names; it takes `queued` before it stops.
-    busy: bool,
-    queued: Vec<Vec<u8>>,
-}
-
 impl Default for Store {
     fn default() -> Store {
         Store {
@@ -265,17 +223,6 @@ impl Default for Store {
     }
 }
 
-fn fnv1a_from(start: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(start, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// FNV-1a: a cheap, fixed hash of a name, for its stripe and to spot overlapping writes.
-fn fnv1a(name: &[u8]) -> u64 {
-    fnv1a_from(0xcbf2_9ce4_8422_2325, name)
-}
-
 fn stripe_of(hash: u64) -> usize {
     (hash % STRIPES as u64) as usize
 }
@@ -287,17 +234,6 @@ fn lock_ignoring_poison<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The name that follows `offset` bytes of `text`, still NUL-terminated.
 fn c_suffix(text: &CStr, offset: usize) -> &CStr {
     CStr::from_bytes_until_nul(&text.to_bytes_with_nul()[offset..]).unwrap_or_default()
-}
-
-/// Frees a stripe for the next announcer if announcing panicked, so it is never left busy.
-struct BusyUntilDone<'a>(&'a Stripe);
-
-impl Drop for BusyUntilDone<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            lock_ignoring_poison(&self.0.announcing).busy = false;
-        }
-    }
 }
 
 // The locks ignore poisoning: the store's invariants hold between any two statements (the map
@@ -527,37 +463,6 @@ impl Store {
         }
     }
 
-    /// Announces what memory holds for `name` (`None` once it is gone), or queues it for the
-    /// thread already announcing on its stripe (`stripe`, the name's).
-    fn announce_current(&self, host: &dyn Host, stripe: &Stripe, name: &[u8]) {
-        {
-            let mut announcing = lock_ignoring_poison(&stripe.announcing);
-            if announcing.busy {
-                announcing.queued.push(name.to_vec());
-                return;
-            }
-            announcing.busy = true;
-        }
-        let _unbusy_on_panic = BusyUntilDone(stripe);
-        self.announce_both(host, name);
-        let mut batch = Vec::new();
-        loop {
-            {
-                let mut announcing = lock_ignoring_poison(&stripe.announcing);
-                if announcing.queued.is_empty() {
-                    announcing.busy = false;
-                    return;
-                }
-                std::mem::swap(&mut announcing.queued, &mut batch);
-            }
-            batch.sort_unstable();
-            batch.dedup();
-            for name in batch.drain(..) {
-                self.announce_both(host, &name);
-            }
-        }
-    }
-
     /// Replaces the whole store with the stored `(name, value)` entries of AstDB's family.
     /// Returns the entries that do not parse (AstDB keeps them) and the names whose announced
     /// state changed, including names that are gone, for [`Store::announce`].
@@ -610,14 +515,6 @@ impl Store {
             changed,
             reverted,
             bad_timings,
-        }
-    }
-
-    /// Announces the current state of each name (`None` for names no longer stored), or leaves
-    /// it to the writer already announcing on its stripe.
-    pub fn announce(&self, host: &dyn Host, names: &[Name]) {
-        for name in names {
-            self.announce_current(host, &self.stripes[stripe_of(fnv1a(name))], name);
         }
     }
 
