@@ -139,7 +139,9 @@ pub struct StoredTiming {
 #[derive(Debug, PartialEq, Eq)]
 pub enum TimingError {
     BadDeadline(Vec<u8>),
-    BadRevert(Vec<u8>, ValueError),
+    /// The revert text is refused as [`parse_revert`] refuses one from another server (never
+    /// [`RevertError::Unexpected`]): a state reverts to one written without an expiry.
+    BadRevert(RevertError),
 }
 
 impl fmt::Display for TimingError {
@@ -148,11 +150,7 @@ impl fmt::Display for TimingError {
             TimingError::BadDeadline(text) => {
                 write!(f, "its {EXPIRES_MS} '{}' is not a time", shown(text))
             }
-            TimingError::BadRevert(text, error) => write!(
-                f,
-                "the state it reverts to, '{}', is not usable: {error}",
-                shown(text)
-            ),
+            TimingError::BadRevert(error) => write!(f, "{error}"),
         }
     }
 }
@@ -181,24 +179,23 @@ pub fn stored_timing(
 }
 
 impl StoredTiming {
-    /// The timing of a state loaded from AstDB. States reverting to the same text share its
+    /// The timing of a state loaded from AstDB, its revert refused as one from another server
+    /// would be (see [`TimingError::BadRevert`]). States reverting to the same text share its
     /// parsed form through `shared` (a load of many timed states, most of them reverting to
     /// `available`, keeps one).
     pub fn resolve(
         &self,
         shared: &mut HashMap<Vec<u8>, Arc<Presence>>,
     ) -> Result<Timing, TimingError> {
-        let revert = if self.revert == NOT_SET {
-            None
-        } else if let Some(revert) = shared.get(&self.revert) {
-            Some(Arc::clone(revert))
-        } else {
-            let revert = Arc::new(
-                Presence::parse(&self.revert)
-                    .map_err(|error| TimingError::BadRevert(self.revert.clone(), error))?,
-            );
-            shared.insert(self.revert.clone(), Arc::clone(&revert));
-            Some(revert)
+        let revert = match shared.get(&self.revert) {
+            Some(revert) => Some(Arc::clone(revert)),
+            None => {
+                let revert = parse_revert(&self.revert).map_err(TimingError::BadRevert)?;
+                if let Some(revert) = &revert {
+                    shared.insert(self.revert.clone(), Arc::clone(revert));
+                }
+                revert
+            }
         };
         Ok(Timing {
             deadline_ms: self.deadline_ms,
@@ -229,6 +226,45 @@ mod tests {
         record_timing(&mut cleared, b"available", None);
         assert_eq!(stored_timing(&cleared, b"dnd,,,t(60)"), None);
         assert_eq!(cleared.get("hlc"), Some(&b"1"[..]), "other fields stay");
+    }
+
+    #[test]
+    fn a_loaded_revert_must_be_untimed_like_a_replicated_one() {
+        // The record AstDB holds for the timed `away,,,t(60)`, reverting to `revert`.
+        let record = |revert: &[u8]| {
+            let mut meta = Meta::default();
+            meta.set(EXPIRES_MS, b"90000");
+            meta.set(REVERT, revert);
+            meta.set(EXPIRES_VALUE_FNV, value_fnv(b"away,,,t(60)").as_bytes());
+            let meta = Meta::parse(&meta.encode()).unwrap();
+            stored_timing(&meta, b"away,,,t(60)").unwrap().unwrap()
+        };
+        let mut shared = HashMap::new();
+        let timing = record(b"available").resolve(&mut shared).unwrap();
+        assert_eq!(timing.deadline_ms, 90_000);
+        assert_eq!(timing.revert_text(), b"available");
+
+        let error = record(b"dnd,,,t(60)").resolve(&mut shared).unwrap_err();
+        assert_eq!(
+            error,
+            TimingError::BadRevert(RevertError::Timed(b"dnd,,,t(60)".to_vec()))
+        );
+        assert!(
+            error.to_string().contains("'dnd,,,t(60)', is itself timed"),
+            "{error}"
+        );
+        let error = record(b"bored").resolve(&mut shared).unwrap_err();
+        assert!(matches!(
+            &error,
+            TimingError::BadRevert(RevertError::Invalid(text, ValueError::UnknownState(_)))
+                if text == b"bored"
+        ));
+        assert!(
+            error.to_string().contains("'bored', is not usable"),
+            "{error}"
+        );
+        // Only the accepted revert is shared with the states loaded after.
+        assert_eq!(shared.keys().collect::<Vec<_>>(), [b"available"]);
     }
 
     #[test]

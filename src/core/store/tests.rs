@@ -244,6 +244,41 @@ fn load_keeps_records_and_reload_records_hand_edits() {
 }
 
 #[test]
+fn a_loaded_timed_revert_is_refused_and_its_state_stays_untimed() {
+    use crate::core::expiry::{RevertError, TimingError, EXPIRES_MS, EXPIRES_VALUE_FNV, REVERT};
+    let store = Store::default();
+    let record = |revert: &[u8]| {
+        let mut meta = Meta::parse(b"changed=1;source=cli").unwrap();
+        meta.set(EXPIRES_MS, b"90000");
+        meta.set(REVERT, revert);
+        let fnv = crate::core::meta::value_fnv(b"away,,,t(60)");
+        meta.set(EXPIRES_VALUE_FNV, fnv.as_bytes());
+        meta.encode()
+    };
+    let (good, bad) = (record(b"available"), record(b"dnd,,,t(60)"));
+    assert!(store
+        .replace_meta(&[(b"good", &good), (b"bad", &bad)])
+        .is_empty());
+    let replaced = store.replace_all(
+        &[(b"good", b"away,,,t(60)"), (b"bad", b"away,,,t(60)")],
+        50_000,
+    );
+    assert_eq!(
+        replaced.bad_timings,
+        [(
+            Name::from(&b"bad"[..]),
+            TimingError::BadRevert(RevertError::Timed(b"dnd,,,t(60)".to_vec()))
+        )]
+    );
+    assert!(replaced.reverted.is_empty());
+    let timing_of = |name: &[u8]| store.get(name).unwrap().timing().cloned();
+    assert_eq!(timing_of(b"good").unwrap().revert_text(), b"available");
+    assert_eq!(timing_of(b"bad"), None, "kept, untimed");
+    assert_eq!(store.get(b"bad").unwrap().stored(), b"away,,,t(60)");
+    assert_eq!(store.pending_expiries(), 1);
+}
+
+#[test]
 fn bad_writes_change_nothing() {
     let (host, store) = (RecordingHost::default(), Store::default());
     let bad: [(&CStr, &CStr); 6] = [
