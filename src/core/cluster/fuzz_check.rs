@@ -151,10 +151,7 @@ pub fn cluster_wire(data: &[u8]) {
 }
 
 /// The documented rule (wire and store): an untimed value comes with no revert; a timed one
-/// with none, `not_set`, or an untimed presence value.
+/// with none, `not_set`, or a presence value (held untimed, whatever its options say).
 fn valid_revert(timed: bool, revert: &[u8]) -> bool {
-    revert.is_empty()
-        || (timed
-            && (revert == b"not_set"
-                || Presence::parse(revert).is_ok_and(|r| r.expiry().is_none())))
+    revert.is_empty() || (timed && (revert == b"not_set" || Presence::parse(revert).is_ok()))
 }

@@ -560,7 +560,7 @@ fn a_timed_entry_with_a_bad_revert_drops_the_message_and_changes_nothing() {
     let before = s.host.db.lock().unwrap().len();
     for (value, revert) in [
         (&b"dnd,,,t(5)"[..], &b"bored"[..]),
-        (b"dnd,,,t(5)", b"xa,,,t(5)"),
+        (b"dnd,,,t(5)", b"dnd,!!,,e"),
         (b"dnd", b"available"),
     ] {
         let mut batcher = Batcher::default();

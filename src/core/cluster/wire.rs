@@ -14,7 +14,8 @@
 //! A name is not empty and holds no NUL or comma; a value holds no NUL (whether it is a valid
 //! presence value is the store's business; an empty value is a delete's tombstone); a revert
 //! holds no NUL and is empty for a tombstone: it is the state a timed value reverts to on
-//! every server (`not_set` or an untimed value, the store checks), empty for an untimed one;
+//! every server (`not_set` or a presence value, held untimed; the store checks), empty for an
+//! untimed one;
 //! nothing follows the last field; the whole message is at most [`MAX_MESSAGE`] bytes.
 
 use super::resync::{Digest, BUCKETS};

@@ -41,8 +41,6 @@ pub fn revert_target(current: Option<&Arc<Presence>>) -> Option<Arc<Presence>> {
 pub enum RevertError {
     /// Not `not_set` nor a presence value.
     Invalid(Vec<u8>, ValueError),
-    /// A timed value: a state reverts to one written without an expiry.
-    Timed(Vec<u8>),
     /// An untimed state (or a delete) came with one.
     Unexpected(Vec<u8>),
 }
@@ -55,11 +53,6 @@ impl fmt::Display for RevertError {
                 "the state it reverts to, '{}', is not usable: {error}",
                 shown(text)
             ),
-            RevertError::Timed(text) => write!(
-                f,
-                "the state it reverts to, '{}', is itself timed",
-                shown(text)
-            ),
             RevertError::Unexpected(text) => write!(
                 f,
                 "it is not timed but names a state to revert to, '{}'",
@@ -69,16 +62,15 @@ impl fmt::Display for RevertError {
     }
 }
 
-/// The state a timed state written on another server reverts to, from the text its writer
-/// sent: `not_set` (`None`) or a presence value written without an expiry.
+/// The state a timed state reverts to, from its text (sent by its writer, or recorded in
+/// AstDB): `not_set` (`None`) or a presence value, held without an expiry. Its text may still
+/// hold a `t(N)`: a state the stock module or `database put` wrote, or one whose expiry record
+/// was lost, is held untimed, and a timed write over it reverts to it as it was.
 pub fn parse_revert(text: &[u8]) -> Result<Option<Arc<Presence>>, RevertError> {
     if text == NOT_SET {
         return Ok(None);
     }
     let revert = Presence::parse(text).map_err(|e| RevertError::Invalid(text.to_vec(), e))?;
-    if revert.expiry().is_some() {
-        return Err(RevertError::Timed(text.to_vec()));
-    }
     Ok(Some(Arc::new(revert)))
 }
 
@@ -229,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn a_loaded_revert_must_be_untimed_like_a_replicated_one() {
+    fn a_loaded_revert_is_checked_like_a_replicated_one() {
         // The record AstDB holds for the timed `away,,,t(60)`, reverting to `revert`.
         let record = |revert: &[u8]| {
             let mut meta = Meta::default();
@@ -244,15 +236,11 @@ mod tests {
         assert_eq!(timing.deadline_ms, 90_000);
         assert_eq!(timing.revert_text(), b"available");
 
-        let error = record(b"dnd,,,t(60)").resolve(&mut shared).unwrap_err();
-        assert_eq!(
-            error,
-            TimingError::BadRevert(RevertError::Timed(b"dnd,,,t(60)".to_vec()))
-        );
-        assert!(
-            error.to_string().contains("'dnd,,,t(60)', is itself timed"),
-            "{error}"
-        );
+        // A state held untimed whose text holds t(60) (the stock module wrote it): reverted
+        // to as it was, untimed.
+        let timing = record(b"dnd,,,t(60)").resolve(&mut shared).unwrap();
+        assert_eq!(timing.revert_text(), b"dnd,,,t(60)");
+        assert!(timing.revert.unwrap().timing().is_none());
         let error = record(b"bored").resolve(&mut shared).unwrap_err();
         assert!(matches!(
             &error,
@@ -263,8 +251,10 @@ mod tests {
             error.to_string().contains("'bored', is not usable"),
             "{error}"
         );
-        // Only the accepted revert is shared with the states loaded after.
-        assert_eq!(shared.keys().collect::<Vec<_>>(), [b"available"]);
+        // Only the accepted reverts are shared with the states loaded after.
+        let mut kept: Vec<_> = shared.keys().cloned().collect();
+        kept.sort();
+        assert_eq!(kept, [b"available".to_vec(), b"dnd,,,t(60)".to_vec()]);
     }
 
     #[test]
@@ -321,9 +311,11 @@ mod tests {
             remote_timing(&timed, b"bored", 1),
             Err(RevertError::Invalid(text, ValueError::UnknownState(_))) if text == b"bored"
         ));
+        let as_written = remote_timing(&timed, b"away,,,t(5)", 1).unwrap().unwrap();
         assert_eq!(
-            remote_timing(&timed, b"away,,,t(5)", 1),
-            Err(RevertError::Timed(b"away,,,t(5)".to_vec()))
+            as_written.revert_text(),
+            b"away,,,t(5)",
+            "held untimed by its writer"
         );
         let error = remote_timing(&untimed, b"available", 1).unwrap_err();
         assert_eq!(error, RevertError::Unexpected(b"available".to_vec()));

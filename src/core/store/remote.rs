@@ -315,7 +315,7 @@ mod tests {
         let r = remote();
         for (value, revert) in [
             (c"dnd,,,t(5)", &b"bored"[..]),
-            (c"dnd,,,t(5)", b"away,,,t(9)"),
+            (c"dnd,,,t(5)", b"away,!!,,e"),
             (c"dnd", b"available"),
         ] {
             let change = RemoteValue { value, revert };

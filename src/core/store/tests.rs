@@ -244,7 +244,7 @@ fn load_keeps_records_and_reload_records_hand_edits() {
 }
 
 #[test]
-fn a_loaded_timed_revert_is_refused_and_its_state_stays_untimed() {
+fn a_loaded_revert_is_checked_and_one_holding_t_as_text_is_kept_untimed() {
     use crate::core::expiry::{RevertError, TimingError, EXPIRES_MS, EXPIRES_VALUE_FNV, REVERT};
     let store = Store::default();
     let record = |revert: &[u8]| {
@@ -255,27 +255,40 @@ fn a_loaded_timed_revert_is_refused_and_its_state_stays_untimed() {
         meta.set(EXPIRES_VALUE_FNV, fnv.as_bytes());
         meta.encode()
     };
-    let (good, bad) = (record(b"available"), record(b"dnd,,,t(60)"));
+    let (good, as_text, bad) = (
+        record(b"available"),
+        record(b"dnd,,,t(60)"),
+        record(b"bored"),
+    );
     assert!(store
-        .replace_meta(&[(b"good", &good), (b"bad", &bad)])
+        .replace_meta(&[(b"good", &good), (b"as_text", &as_text), (b"bad", &bad)])
         .is_empty());
     let replaced = store.replace_all(
-        &[(b"good", b"away,,,t(60)"), (b"bad", b"away,,,t(60)")],
+        &[
+            (b"good", b"away,,,t(60)"),
+            (b"as_text", b"away,,,t(60)"),
+            (b"bad", b"away,,,t(60)"),
+        ],
         50_000,
     );
-    assert_eq!(
-        replaced.bad_timings,
-        [(
-            Name::from(&b"bad"[..]),
-            TimingError::BadRevert(RevertError::Timed(b"dnd,,,t(60)".to_vec()))
-        )]
-    );
+    assert_eq!(replaced.bad_timings.len(), 1);
+    assert_eq!(&*replaced.bad_timings[0].0, b"bad");
+    assert!(matches!(
+        &replaced.bad_timings[0].1,
+        TimingError::BadRevert(RevertError::Invalid(text, _)) if text == b"bored"
+    ));
     assert!(replaced.reverted.is_empty());
     let timing_of = |name: &[u8]| store.get(name).unwrap().timing().cloned();
     assert_eq!(timing_of(b"good").unwrap().revert_text(), b"available");
+    let as_text = timing_of(b"as_text").unwrap();
+    assert_eq!(as_text.revert_text(), b"dnd,,,t(60)");
+    assert!(
+        as_text.revert.unwrap().timing().is_none(),
+        "reverts to it untimed"
+    );
     assert_eq!(timing_of(b"bad"), None, "kept, untimed");
     assert_eq!(store.get(b"bad").unwrap().stored(), b"away,,,t(60)");
-    assert_eq!(store.pending_expiries(), 1);
+    assert_eq!(store.pending_expiries(), 2);
 }
 
 #[test]
