@@ -25,16 +25,19 @@ fn to_asterisk(state: DeviceState) -> ast_dev::Type {
     }
 }
 
-/// Announces `CustomPresence:<name>` as `state` to hints, queues, SIP dialog subscriptions and
-/// AMI `DeviceStateChange`.
+/// Announces the device state of `CustomPresence:<name>` (`state`, the provider's answer now)
+/// to hints, queues, SIP dialog subscriptions and AMI `DeviceStateChange`.
 ///
-/// Cachable only for a name holding '/': Asterisk reads such a device as a channel
+/// Cachable, as `state`, only for a name holding '/': Asterisk reads such a device as a channel
 /// (`CustomPresence:team` / `alice`), never from the provider, so only its cache can answer.
-/// Every other name is announced not cachable, and Asterisk asks the provider when it needs
-/// the state. The cache costs more than it gives here: each cachable device gets a Stasis topic
-/// that Asterisk never frees, in a pool of 57 hash buckets scanned by name, so every new name
-/// costs more than the one before: a fresh cluster node took 27.8 s instead of 5.4 s to take
-/// 100,000 states (docs/BENCHMARKS.md, "Device states: cachable or not").
+/// Every other name is announced not cachable and as UNKNOWN, which Asterisk takes as "ask the
+/// provider": its device-state thread asks, off this (writing) thread, and publishes the
+/// answer, and Asterisk asks again whenever it needs the state. The cache costs more than it
+/// gives here: each cachable device gets a Stasis topic that Asterisk never frees, in a pool of
+/// 57 hash buckets scanned by name, so every new name costs more than the one before: a fresh
+/// cluster node took 27.8 s instead of 5.4 s to take 100,000 states, and leaving the publish to
+/// Asterisk's thread raised the cluster's throughput by about a tenth (docs/BENCHMARKS.md,
+/// "Device states: cachable or not", "Several servers").
 pub(crate) fn announce(name: &[u8], state: DeviceState) {
     with_provider(name, |device| {
         let Some(device) = device else {
@@ -44,14 +47,20 @@ pub(crate) fn announce(name: &[u8], state: DeviceState) {
             );
             return;
         };
-        let cache = if name.contains(&b'/') {
-            ast_devstate_cache::AST_DEVSTATE_CACHABLE
+        let (state, cache) = if name.contains(&b'/') {
+            (
+                to_asterisk(state),
+                ast_devstate_cache::AST_DEVSTATE_CACHABLE,
+            )
         } else {
-            ast_devstate_cache::AST_DEVSTATE_NOT_CACHABLE
+            (
+                ast_dev::AST_DEVICE_UNKNOWN,
+                ast_devstate_cache::AST_DEVSTATE_NOT_CACHABLE,
+            )
         };
         // SAFETY: device is NUL-terminated and only read during the call (Asterisk copies it).
         unsafe {
-            bindings::ast_devstate_changed_literal(to_asterisk(state), cache, device.as_ptr());
+            bindings::ast_devstate_changed_literal(state, cache, device.as_ptr());
         }
     });
 }
