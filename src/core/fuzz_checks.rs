@@ -62,6 +62,17 @@ fn entry(line: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// The AstDB entries of non-empty `lines`, as a load reads them.
+fn entries<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    lines
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (name, value) = entry(line);
+            (name.to_vec(), value.to_vec())
+        })
+        .collect()
+}
+
 /// Splits at the first `sep`: the part before, and the part after if there is a `sep`.
 fn split_once(data: &[u8], sep: u8) -> (&[u8], Option<&[u8]>) {
     match data.iter().position(|&b| b == sep) {

@@ -58,6 +58,16 @@ struct Server {
     me: Member,
 }
 
+impl Server {
+    /// The store's host on this server: AstDB and announcements recorded, commits replicated.
+    fn wired(&self) -> Wired<'_> {
+        Wired {
+            host: &self.host,
+            replica: &self.replica,
+        }
+    }
+}
+
 struct Net {
     servers: Vec<Server>,
     partitions: Vec<Vec<usize>>,
@@ -84,10 +94,7 @@ impl Net {
 
     fn write(&self, i: usize, name: &str, value: &str) {
         let s = &self.servers[i];
-        let wired = Wired {
-            host: &s.host,
-            replica: &s.replica,
-        };
+        let wired = s.wired();
         let provider = CString::new(format!("CustomPresence:{name}")).unwrap();
         s.store
             .write(
@@ -138,10 +145,7 @@ impl Net {
                         sender.replica.sent();
                         for &j in part {
                             let s = &self.servers[j];
-                            let wired = Wired {
-                                host: &s.host,
-                                replica: &s.replica,
-                            };
+                            let wired = s.wired();
                             s.replica
                                 .receive(sender.me, &message, &s.store, &wired, &NoVersions)
                                 .unwrap();
@@ -157,10 +161,7 @@ impl Net {
 
     fn delete(&self, i: usize, name: &str) {
         let s = &self.servers[i];
-        let wired = Wired {
-            host: &s.host,
-            replica: &s.replica,
-        };
+        let wired = s.wired();
         let provider = CString::new(format!("CustomPresence:{name}")).unwrap();
         s.store.delete(&wired, &provider, &Source::Cli).unwrap();
     }
@@ -173,6 +174,15 @@ impl Net {
             .map(|(n, p)| (n.to_vec(), p.stored().to_vec()))
             .collect()
     }
+}
+
+/// Two joined servers that both hold `a` (away), for feeding the second one messages.
+fn two_servers_holding_a() -> Net {
+    let mut net = Net::new(2);
+    net.split(vec![vec![0, 1]]);
+    net.write(0, "a", "away");
+    net.pump();
+    net
 }
 
 #[test]
@@ -276,15 +286,9 @@ fn a_fresh_server_gets_every_state_and_only_one_server_sends_them() {
 
 #[test]
 fn garbage_is_dropped_and_changes_nothing() {
-    let mut net = Net::new(2);
-    net.split(vec![vec![0, 1]]);
-    net.write(0, "a", "away");
-    net.pump();
+    let net = two_servers_holding_a();
     let s = &net.servers[1];
-    let wired = Wired {
-        host: &s.host,
-        replica: &s.replica,
-    };
+    let wired = s.wired();
     let stranger = Member { node: 9, pid: 9 };
     let mut bad_value = vec![1u8, 1, 1, 0, 0, 0];
     bad_value.extend_from_slice(&[0; 16]);
@@ -332,15 +336,9 @@ fn a_state_too_large_for_a_message_stays_local_and_is_reported() {
 fn a_version_from_the_far_future_is_refused_and_does_not_move_the_clock() {
     use super::version::wall_clock_ms;
     use super::wire::{Batcher, Entry};
-    let mut net = Net::new(2);
-    net.split(vec![vec![0, 1]]);
-    net.write(0, "a", "away");
-    net.pump();
+    let net = two_servers_holding_a();
     let s = &net.servers[1];
-    let wired = Wired {
-        host: &s.host,
-        replica: &s.replica,
-    };
+    let wired = s.wired();
     let mut batcher = Batcher::default();
     let far = super::version::Version {
         wall_ms: wall_clock_ms() + 2 * super::replica::MAX_AHEAD_MS,
@@ -449,10 +447,7 @@ fn a_timed_write_reverts_on_every_server_by_itself_at_one_deadline() {
     for s in &net.servers {
         let due = s.store.expiries().take_due(due_at);
         assert_eq!(due.len(), 1);
-        let wired = Wired {
-            host: &s.host,
-            replica: &s.replica,
-        };
+        let wired = s.wired();
         s.store.expire_all(&wired, due, &mut |_| {});
         assert_eq!(s.store.get(b"t").unwrap().stored(), b"available");
     }
@@ -474,10 +469,7 @@ fn a_timed_write_reverts_on_every_server_by_itself_at_one_deadline() {
 fn expire_everywhere(net: &Net, due_at: u64) {
     for s in &net.servers {
         let due = s.store.expiries().take_due(due_at);
-        let wired = Wired {
-            host: &s.host,
-            replica: &s.replica,
-        };
+        let wired = s.wired();
         s.store.expire_all(&wired, due, &mut |_| {});
     }
 }
@@ -543,15 +535,9 @@ fn a_live_timed_write_carries_the_writers_revert() {
 fn a_timed_entry_with_a_bad_revert_drops_the_message_and_changes_nothing() {
     use super::version::{wall_clock_ms, Version};
     use super::wire::{Batcher, Entry};
-    let mut net = Net::new(2);
-    net.split(vec![vec![0, 1]]);
-    net.write(0, "a", "away");
-    net.pump();
+    let net = two_servers_holding_a();
     let s = &net.servers[1];
-    let wired = Wired {
-        host: &s.host,
-        replica: &s.replica,
-    };
+    let wired = s.wired();
     let version = Version {
         wall_ms: wall_clock_ms(),
         counter: 0,

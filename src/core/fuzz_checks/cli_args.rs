@@ -2,7 +2,7 @@
 //! `presencestate list`.
 
 use super::store_load::{check_load, check_write, Recorder};
-use super::{check_warning_text, entry, split_lines};
+use super::{check_warning_text, entries, split_lines};
 use crate::core::cli;
 use crate::core::custom_presence_name;
 use crate::core::state::PresenceState;
@@ -124,14 +124,7 @@ pub fn cli_args(data: &[u8]) {
 
     let store = Store::default();
     let mut model = BTreeMap::new();
-    let entries = lines
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let (name, value) = entry(line);
-            (name.to_vec(), value.to_vec())
-        })
-        .collect();
-    check_load(&store, &mut model, entries);
+    check_load(&store, &mut model, entries(lines));
     let _ = check_write(&store, &Recorder::default(), &mut model, word, value);
     let states = store.snapshot();
     check_list(&cli::list(&states, None), &states);

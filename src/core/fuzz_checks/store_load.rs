@@ -1,7 +1,7 @@
 //! Fuzz target `store_load`: loads, reloads and writes checked against a model of the store.
 //! Its load and write checks also serve `cli_args`.
 
-use super::{check_warning_text, entry, split_lines};
+use super::{check_warning_text, entries, entry, split_lines};
 use crate::core::device_state::DeviceState;
 use crate::core::meta::{Meta, Source};
 use crate::core::state::PresenceState;
@@ -213,14 +213,7 @@ pub fn store_load(data: &[u8]) {
                 }
             }
             _ => {
-                let entries = split_lines(round)
-                    .filter(|line| !line.is_empty())
-                    .map(|line| {
-                        let (name, value) = entry(line);
-                        (name.to_vec(), value.to_vec())
-                    })
-                    .collect();
-                check_load(&store, &mut model, entries);
+                check_load(&store, &mut model, entries(split_lines(round)));
             }
         }
     }
