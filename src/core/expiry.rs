@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod timing;
 pub use timing::{
-    parse_revert, record_timing, remote_timing, revert_target, stored_timing, RevertError,
-    StoredTiming, Timing, TimingError, EXPIRES_MS, EXPIRES_VALUE_FNV, REVERT,
+    deadline_after, parse_revert, record_timing, remote_timing, revert_target, stored_timing,
+    RevertError, StoredTiming, Timing, TimingError, EXPIRES_MS, EXPIRES_VALUE_FNV, REVERT,
 };
 
 /// Wall-clock time in milliseconds since the Unix epoch.

@@ -2,7 +2,7 @@
 //! every change.
 
 use super::device_state::{DeviceState, LiveDeviceStateMap};
-use super::expiry::{Clock, ExpiryQueue, RevertError, SystemClock, Timing};
+use super::expiry::{deadline_after, Clock, ExpiryQueue, RevertError, SystemClock, Timing};
 use super::meta::Source;
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
@@ -195,6 +195,24 @@ struct Writing {
     meta: HashMap<Vec<u8>, Record, SeededFnv>,
 }
 
+impl Writing {
+    /// Registers a write of `name` (hash `hash`) as under way, noting it as overlapped when
+    /// another write with its hash is.
+    fn enter(&mut self, hash: u64, name: &[u8]) {
+        if self.in_flight.contains(&hash) && !self.overlapped.iter().any(|(_, n)| n == name) {
+            self.overlapped.push((hash, name.to_vec()));
+        }
+        self.in_flight.push(hash);
+    }
+
+    /// The write with hash `hash` is no longer under way.
+    fn leave(&mut self, hash: u64) {
+        if let Some(mine) = self.in_flight.iter().position(|&h| h == hash) {
+            self.in_flight.swap_remove(mine);
+        }
+    }
+}
+
 /// Removes and returns the names in `overlapped` with hash `hash`.
 fn extract(overlapped: &mut Vec<(u64, Vec<u8>)>, hash: u64) -> Vec<Vec<u8>> {
     let mut taken = Vec::new();
@@ -291,10 +309,9 @@ impl Store {
     ) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
         let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
-        let deadline_ms = presence.expiry().map(|seconds| {
-            host.now_ms()
-                .saturating_add(u64::from(seconds.get()) * 1000)
-        });
+        let deadline_ms = presence
+            .expiry()
+            .map(|seconds| deadline_after(host.now_ms(), seconds));
         let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
         self.change(
             host,
@@ -344,14 +361,7 @@ impl Store {
     ) -> Result<(), WriteError> {
         let hash = fnv1a(name);
         let stripe = &self.stripes[stripe_of(hash)];
-        {
-            let mut writing = lock_ignoring_poison(&stripe.writing);
-            let overlapping = writing.in_flight.contains(&hash);
-            if overlapping && !writing.overlapped.iter().any(|(_, n)| n == name) {
-                writing.overlapped.push((hash, name.to_vec()));
-            }
-            writing.in_flight.push(hash);
-        }
+        lock_ignoring_poison(&stripe.writing).enter(hash, name);
         let persisted = match &new {
             Some((_, value)) => host.persist(name_c, value),
             None => host.remove(name_c),
@@ -360,15 +370,11 @@ impl Store {
         let new = new.map(|(presence, _)| presence);
         let (put, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
-            if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
-                writing.in_flight.swap_remove(mine);
-            }
+            writing.leave(hash);
             let mut record = None;
             let put = if persisted {
                 let put = self.put(name, new, deadline_ms);
-                // (The flags are checked here too, so a write that records nothing costs no
-                // call.)
-                if put.new.is_none() || self.record_changes.load(Relaxed) || put.changes_timing() {
+                if self.records(&put) {
                     record = self.note_change(&mut writing, name, &put, source);
                 }
                 if self.replicating.load(Relaxed) {
@@ -379,35 +385,60 @@ impl Store {
             } else {
                 None
             };
-            if !writing.in_flight.contains(&hash) {
-                // No write with this hash is under way, so none of the names in `overlapped`
-                // with it is being put now; their puts may have landed in AstDB in another
-                // order than in memory, so AstDB is given memory's state (and record) again.
-                // Still under the stripe's lock, so no put of theirs can start meanwhile.
-                // Should AstDB refuse this put, it keeps one of the values it accepted.
-                let settled: Vec<Vec<u8>> = extract(&mut writing.overlapped, hash);
-                for other in settled {
-                    self.settle(host, &writing, other);
-                }
-            }
+            self.settle_overlapped(host, &mut writing, hash);
             (put, record)
         };
         let Some(put) = put else {
             self.stats.count_astdb_failure();
             return Err(WriteError::PersistFailed(name.to_vec()));
         };
+        self.finish(host, stripe, name, name_c, put, record);
+        Ok(())
+    }
+
+    /// Whether the change `put` updates its name's meta record: a delete, or any change
+    /// while `record_changes` is on, or one that makes or ends a timed state. (Checked before
+    /// [`Store::note_change`], so a write that records nothing costs no call.)
+    #[inline]
+    fn records(&self, put: &Put) -> bool {
+        put.new.is_none() || self.record_changes.load(Relaxed) || put.changes_timing()
+    }
+
+    /// Once no write with hash `hash` is under way, none of the names in `overlapped` with it
+    /// is being put now; their puts may have landed in AstDB in another order than in memory,
+    /// so AstDB is given memory's state (and record) again. Called under the stripe's lock,
+    /// so no put of theirs can start meanwhile. Should AstDB refuse this put, it keeps one of
+    /// the values it accepted.
+    fn settle_overlapped(&self, host: &dyn Host, writing: &mut Writing, hash: u64) {
+        if !writing.in_flight.contains(&hash) {
+            for other in extract(&mut writing.overlapped, hash) {
+                self.settle(host, writing, other);
+            }
+        }
+    }
+
+    /// After a change is in AstDB and memory: stores its meta record (`record`, from
+    /// [`Store::note_change`]) and announces it. The state replaced is freed here, outside
+    /// every lock.
+    fn finish(
+        &self,
+        host: &dyn Host,
+        stripe: &Stripe,
+        name: &[u8],
+        name_c: &CStr,
+        put: Put,
+        record: Option<Option<Record>>,
+    ) {
         if let Some(record) = record {
             if !host.persist_meta(name_c, record.as_deref()) {
                 self.stats.count_astdb_failure();
             }
         }
         let announce = self.after_put(&put);
-        // The state replaced is freed here, outside every lock.
         drop(put);
         if announce {
             self.announce_current(host, stripe, name);
         }
-        Ok(())
     }
 
     /// Writes memory's state and record of `name` to AstDB again (see [`Store::change`]).

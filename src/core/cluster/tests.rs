@@ -74,6 +74,19 @@ struct Net {
 }
 
 impl Net {
+    /// Messages sent by every server so far.
+    fn messages_sent(&self) -> u64 {
+        self.servers
+            .iter()
+            .map(|s| {
+                s.replica
+                    .stats
+                    .messages_sent
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum()
+    }
+
     fn new(count: u32) -> Net {
         let servers = (1..=count)
             .map(|node| Server {
@@ -433,16 +446,7 @@ fn a_timed_write_reverts_on_every_server_by_itself_at_one_deadline() {
         deadline(0),
         deadline(1)
     );
-    let sent_before: u64 = net
-        .servers
-        .iter()
-        .map(|s| {
-            s.replica
-                .stats
-                .messages_sent
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
-        .sum();
+    let sent_before = net.messages_sent();
     let due_at = deadline(0).max(deadline(1));
     for s in &net.servers {
         let due = s.store.expiries().take_due(due_at);
@@ -452,16 +456,7 @@ fn a_timed_write_reverts_on_every_server_by_itself_at_one_deadline() {
         assert_eq!(s.store.get(b"t").unwrap().stored(), b"available");
     }
     net.pump();
-    let sent_after: u64 = net
-        .servers
-        .iter()
-        .map(|s| {
-            s.replica
-                .stats
-                .messages_sent
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
-        .sum();
+    let sent_after = net.messages_sent();
     assert_eq!(sent_before, sent_after, "an expiry sends nothing");
 }
 

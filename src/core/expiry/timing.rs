@@ -6,6 +6,7 @@ use crate::core::shown;
 use crate::core::value::{Presence, ValueError};
 use std::collections::HashMap;
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 /// A timed state's expiry: when, and the state it then reverts to.
@@ -88,10 +89,15 @@ pub fn remote_timing(
         None => Err(RevertError::Unexpected(revert.to_vec())),
         Some(_) if revert.is_empty() => Ok(None),
         Some(seconds) => Ok(Some(Timing {
-            deadline_ms: written_ms.saturating_add(u64::from(seconds.get()) * 1000),
+            deadline_ms: deadline_after(written_ms, seconds),
             revert: parse_revert(revert)?,
         })),
     }
+}
+
+/// The deadline of a state written at `written_ms` (unix milliseconds) with `t(seconds)`.
+pub fn deadline_after(written_ms: u64, seconds: NonZeroU32) -> u64 {
+    written_ms.saturating_add(u64::from(seconds.get()) * 1000)
 }
 
 /// CustomPresenceMeta field: the deadline of a timed state, unix milliseconds.

@@ -2,13 +2,12 @@
 //! what this server holds, through the same per-name protocol as local writes (see [`Store`])
 //! so that AstDB, memory, the meta record and the announcements still end on the same state.
 
-use super::{extract, fnv1a, lock_ignoring_poison, name_for_write, stripe_of};
+use super::{fnv1a, lock_ignoring_poison, name_for_write, stripe_of};
 use super::{Host, Store, WriteError};
 use crate::core::expiry::remote_timing;
 use crate::core::meta::Source;
 use crate::core::value::Presence;
 use std::ffi::CStr;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// Decides whether a write from another server replaces what memory holds.
@@ -80,12 +79,7 @@ impl Store {
                 // Nothing here to delete: only the tombstone is kept.
                 return Ok(remote.wins(None, true));
             }
-            if writing.in_flight.contains(&hash)
-                && !writing.overlapped.iter().any(|(_, n)| n == name_bytes)
-            {
-                writing.overlapped.push((hash, name_bytes.to_vec()));
-            }
-            writing.in_flight.push(hash);
+            writing.enter(hash, name_bytes);
         }
         let persisted = match value {
             Some(value) => host.persist(name, value),
@@ -93,24 +87,16 @@ impl Store {
         };
         let (put, record) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
-            if let Some(mine) = writing.in_flight.iter().position(|&h| h == hash) {
-                writing.in_flight.swap_remove(mine);
-            }
+            writing.leave(hash);
             // A local write may have overtaken it meanwhile: decided again, and recorded.
             let applies = persisted && remote.wins(self.get(name_bytes).as_deref(), true);
             // (Its timing is set already: `put` must not derive one from this server's history.)
             let put = applies.then(|| self.put(name_bytes, presence, None));
             let record = put
                 .as_ref()
-                .filter(|put| {
-                    put.new.is_none() || self.record_changes.load(Relaxed) || put.changes_timing()
-                })
+                .filter(|put| self.records(put))
                 .and_then(|put| self.note_change(&mut writing, name_bytes, put, &Source::Cluster));
-            if !writing.in_flight.contains(&hash) {
-                for other in extract(&mut writing.overlapped, hash) {
-                    self.settle(host, &writing, other);
-                }
-            }
+            self.settle_overlapped(host, &mut writing, hash);
             (put, record)
         };
         if !persisted {
@@ -120,16 +106,7 @@ impl Store {
         let Some(put) = put else {
             return Ok(false);
         };
-        if let Some(record) = record {
-            if !host.persist_meta(name, record.as_deref()) {
-                self.stats.count_astdb_failure();
-            }
-        }
-        let announce = self.after_put(&put);
-        drop(put);
-        if announce {
-            self.announce_current(host, stripe, name_bytes);
-        }
+        self.finish(host, stripe, name_bytes, name, put, record);
         Ok(true)
     }
 
