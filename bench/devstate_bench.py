@@ -15,18 +15,6 @@ from instance import AsteriskInstance
 FULL = {"names": 100000, "chunk": 10000, "toggles": 20000}
 QUICK = {"names": 2000, "chunk": 1000, "toggles": 1000}
 
-MANAGER = """[general]
-enabled = yes
-port = 5038
-bindaddr = 127.0.0.1
-displayconnects = no
-
-[user]
-secret = mysecret
-read = all
-write = all
-"""
-
 DIALPLAN = """[general]
 static = yes
 writeprotect = yes
@@ -79,7 +67,7 @@ def names(ami, sizes, prefix):
 
 def run(module, sizes):
     ast = AsteriskInstance(module_path=module, name="bench-devstate",
-                           configs={"manager.conf": MANAGER, "extensions.conf": DIALPLAN})
+                           configs={"extensions.conf": DIALPLAN})
     ast.start()
     try:
         # Only UserEvents: 100,000 presence and device-state events would swamp the client.

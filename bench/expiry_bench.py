@@ -25,7 +25,7 @@ import statistics
 import time
 
 import presence_bench as pb
-from instance import AMI_SECRET, AMI_USER, OUR_SO, AsteriskError, AsteriskInstance
+from instance import OUR_SO, AsteriskError, AsteriskInstance, manager_conf
 
 FULL = {"pending": 100000, "idle_seconds": 30, "late": 200, "burst": 10000}
 QUICK = {"pending": 5000, "idle_seconds": 5, "late": 20, "burst": 500}
@@ -44,20 +44,7 @@ def value_fnv(text):
 
 def configs():
     return {
-        "manager.conf": f"""\
-[general]
-enabled = yes
-port = 5038
-bindaddr = 127.0.0.1
-displayconnects = no
-timestampevents = yes
-disabledevents = Newexten,VarSet
-
-[{AMI_USER}]
-secret = {AMI_SECRET}
-read = all
-write = all
-""",
+        "manager.conf": manager_conf("timestampevents = yes", "disabledevents = Newexten,VarSet"),
         "logger.conf": "[general]\ndateformat = %F %T.%3q\n\n[logfiles]\nmessages => notice,warning,error\n",
         "extensions.conf": "[general]\nstatic = yes\nwriteprotect = yes\n\n[bench]\n",
         "modules.conf": "[modules]\nnoload => %s\n" % OUR_SO,

@@ -16,7 +16,7 @@ import subprocess
 import time
 
 import instance
-from instance import AMI_SECRET, AMI_USER, OUR_SO, STOCK_SO, AsteriskError, AsteriskInstance
+from instance import OUR_SO, STOCK_SO, AsteriskError, AsteriskInstance
 
 MODULES = {"stock": STOCK_SO, "ours": OUR_SO}
 WORKLOADS = ("floor", "writes", "reads", "concurrent_writes", "load_100k", "hint_fanout")
@@ -102,22 +102,10 @@ def configs(sizes):
         "extensions.conf": dialplan(sizes),
         "bench_hints.conf": hints_conf(0),
         # The harness's manager.conf plus timestampevents: every event carries Asterisk's clock.
-        "manager.conf": f"""\
-[general]
-enabled = yes
-port = 5038
-bindaddr = 127.0.0.1
-displayconnects = no
-timestampevents = yes
-; Per-step dialplan events (the sample manager.conf's own suggestion): otherwise each loop
-; iteration queues about 7 AMI events, some 100 MB of event queue per loop.
-disabledevents = Newexten,VarSet
-
-[{AMI_USER}]
-secret = {AMI_SECRET}
-read = all
-write = all
-""",
+        # Per-step dialplan events off (the sample manager.conf's own suggestion): otherwise each
+        # loop iteration queues about 7 AMI events, some 100 MB of event queue per loop.
+        "manager.conf": instance.manager_conf("timestampevents = yes",
+                                              "disabledevents = Newexten,VarSet"),
         # No verbose logging: each dialplan step would otherwise write a log line.
         "logger.conf": "[general]\ndateformat = %F %T.%3q\n\n[logfiles]\nmessages => notice,warning,error\n",
         # Neither presence module autoloads (the harness noloads the stock one in mode "ours");

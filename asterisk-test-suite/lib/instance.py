@@ -70,6 +70,15 @@ class AsteriskError(Exception):
     pass
 
 
+def manager_conf(*general):
+    """The harness's manager.conf: AMI on loopback for the upstream testsuite's user, with the
+    lines `general` added to [general] (e.g. "timestampevents = yes")."""
+    return "\n".join(["[general]", "enabled = yes", "port = 5038", "bindaddr = 127.0.0.1",
+                      "displayconnects = no", *general, "",
+                      "[%s]" % AMI_USER, "secret = %s" % AMI_SECRET, "read = all",
+                      "write = all", ""])
+
+
 def default_root():
     return os.environ.get(NS_ENV) or os.environ.get("ASTERISK_ROOT") or DEFAULT_ROOT
 
@@ -242,18 +251,7 @@ dumpcore = no
 hideconnect = yes          ; our -rx calls would otherwise fill the log
 entityid = 02:00:00:00:00:01   ; no NIC in the namespace to seed it from
 """,
-            "manager.conf": f"""\
-[general]
-enabled = yes
-port = 5038
-bindaddr = 127.0.0.1
-displayconnects = no
-
-[{AMI_USER}]
-secret = {AMI_SECRET}
-read = all
-write = all
-""",
+            "manager.conf": manager_conf(),
             "logger.conf": """\
 [general]
 dateformat = %F %T.%3q

@@ -4,21 +4,10 @@ and expiries across a restart, an unload/load and a reload."""
 import time
 
 from helpers import LogWatch, astdb, getvar, presence_changes, setvar, start
+from instance import manager_conf
 
 # The harness's manager.conf plus Timestamp headers on events, to time the reverts.
-MANAGER_CONF = """\
-[general]
-enabled = yes
-port = 5038
-bindaddr = 127.0.0.1
-displayconnects = no
-timestampevents = yes
-
-[user]
-secret = mysecret
-read = all
-write = all
-"""
+MANAGER_CONF = manager_conf("timestampevents = yes")
 
 
 def start_timed(**kwargs):
