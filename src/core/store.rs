@@ -192,7 +192,9 @@ struct Writing {
     /// The `CustomPresenceMeta` record of each name of this stripe that has one, as stored
     /// (kept here so a write updates it without reading AstDB, and keeps fields it does not
     /// know).
-    meta: HashMap<Vec<u8>, Record, SeededFnv>,
+    meta: HashMap<Name, Record, SeededFnv>,
+    /// Where a write's record is written before it is shared (no allocation per write).
+    scratch: Vec<u8>,
 }
 
 impl Writing {
@@ -444,7 +446,7 @@ impl Store {
     /// Writes memory's state and record of `name` to AstDB again (see [`Store::change`]).
     fn settle(&self, host: &dyn Host, writing: &Writing, name: Vec<u8>) {
         let now = self.get(&name);
-        let record = timed::record_to_store(writing.meta.get(&name), now.as_deref());
+        let record = timed::record_to_store(writing.meta.get(&name[..]), now.as_deref());
         let Ok(name_c) = CString::new(name) else {
             return;
         };
@@ -467,6 +469,7 @@ impl Store {
         let Some(mut presence) = presence else {
             return Put {
                 timed_name: None,
+                inserted: None,
                 new: None,
                 replaced: states.remove(name),
             };
@@ -478,17 +481,24 @@ impl Store {
             });
         }
         let new = Arc::clone(&presence);
-        let replaced = match states.get_mut(name) {
-            Some(slot) => Some(std::mem::replace(slot, presence)),
-            None => states.insert(name.into(), presence),
+        let (replaced, inserted) = match states.get_mut(name) {
+            Some(slot) => (Some(std::mem::replace(slot, presence)), None),
+            None => {
+                let key = Name::from(name);
+                states.insert(Arc::clone(&key), presence);
+                (None, Some(key))
+            }
         };
-        // A timed state's expiry shares the map's name rather than copying it.
-        let timed_name = new
-            .timing()
-            .and_then(|_| states.get_key_value(name))
-            .map(|(key, _)| Arc::clone(key));
+        // A timed state's expiry (and a new name's record) shares the map's name rather than
+        // copying it.
+        let timed_name = new.timing().and_then(|_| {
+            inserted
+                .clone()
+                .or_else(|| states.get_key_value(name).map(|(key, _)| Arc::clone(key)))
+        });
         Put {
             timed_name,
+            inserted,
             new: Some(new),
             replaced,
         }

@@ -25,6 +25,8 @@ const RETRY_BUSY_MS: u64 = 1_000;
 pub(super) struct Put {
     /// The map's name, for the expiry queue, when the new state is timed.
     pub(super) timed_name: Option<Name>,
+    /// The map's name, when the change added it.
+    pub(super) inserted: Option<Name>,
     /// `None`: the name was deleted.
     pub(super) new: Option<Arc<Presence>>,
     pub(super) replaced: Option<Arc<Presence>>,
@@ -277,7 +279,7 @@ impl Store {
                         rewrite_for_change(old, unix_now(), &Source::Expiry, presence.stored());
                     // Escaping leaves no NUL in a record.
                     if let Ok(record) = CString::new(rewritten) {
-                        writing.meta.insert(name.to_vec(), record.into());
+                        writing.meta.insert(Arc::clone(name), record.into());
                     }
                 }
                 // The record in AstDB still holds the expiry: stored without it.
