@@ -412,7 +412,7 @@ impl Store {
     /// so no put of theirs can start meanwhile. Should AstDB refuse this put, it keeps one of
     /// the values it accepted.
     fn settle_overlapped(&self, host: &dyn Host, writing: &mut Writing, hash: u64) {
-        if !writing.in_flight.contains(&hash) {
+        if !writing.overlapped.is_empty() && !writing.in_flight.contains(&hash) {
             for other in extract(&mut writing.overlapped, hash) {
                 self.settle(host, writing, other);
             }

@@ -73,6 +73,9 @@ pub(super) fn restore_timings(
 ) -> (Vec<Name>, Vec<(Name, TimingError)>) {
     let mut shared = HashMap::new();
     let (mut reverted, mut bad) = (Vec::new(), Vec::new());
+    if writing.iter().all(|stripe| stripe.meta.is_empty()) {
+        return (reverted, bad); // (no record, so no expiry: no need to look each state up)
+    }
     for (name, presence) in fresh.iter_mut() {
         let Some(record) = writing[stripe_of(fnv1a(name))].meta.get_mut(&name[..]) else {
             continue;
@@ -163,11 +166,10 @@ impl Store {
                     .compact(|name, deadline| self.expiry_is_live(name, deadline));
             }
         }
-        let identical = match (&put.replaced, &put.new) {
-            (Some(old), Some(new)) => old.announces_same(new),
-            _ => false,
-        };
-        !(identical && self.suppresses_identical())
+        if !self.suppresses_identical() {
+            return true;
+        }
+        !matches!((&put.replaced, &put.new), (Some(old), Some(new)) if old.announces_same(new))
     }
 
     /// Whether a queue entry may still be due: its name holds a timed state whose deadline is
