@@ -202,8 +202,12 @@ fn fnv1a64(value: &[u8]) -> u64 {
 /// Writes [`value_fnv`] of `value` (16 lower-case hex digits).
 fn value_fnv_into(value: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let hash = fnv1a64(value);
-    let digits: [u8; 16] = std::array::from_fn(|i| HEX[((hash >> ((15 - i) * 4)) & 15) as usize]);
+    let bytes = fnv1a64(value).to_be_bytes();
+    let mut digits = [0u8; 16];
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 15)];
+    }
     out.extend_from_slice(&digits);
 }
 
@@ -224,19 +228,61 @@ fn change_field_into(
     }
 }
 
-/// Appends the record of a change and nothing else, `changed=...;source=...;value_fnv=...`:
-/// what [`rewrite_for_change`] gives for an empty record or one for which
-/// [`only_change_fields`] holds, written without reading the old one.
-pub fn change_record_into(changed: u64, source: &Source, stored_value: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(b"changed=");
-    decimal_into(changed, out);
-    out.extend_from_slice(b";source=");
-    source.encode_into(out);
-    out.extend_from_slice(b";value_fnv=");
-    value_fnv_into(stored_value, out);
+/// The parts of a change record a writer may keep between changes: `changed` and `source`
+/// as they are written (a channel writing many states, or many writes in one second, need not
+/// format them again).
+#[derive(Debug, Default)]
+pub struct ChangeFields {
+    changed: Option<u64>,
+    changed_text: Vec<u8>,
+    /// The channel whose `source` text `source_text` is, if the last source was a channel.
+    channel: Option<Vec<u8>>,
+    source_text: Vec<u8>,
 }
 
-/// Whether `record` holds exactly the fields [`change_record_into`] writes, in its order.
+impl ChangeFields {
+    fn update(&mut self, changed: u64, source: &Source) {
+        if self.changed != Some(changed) {
+            self.changed_text.clear();
+            decimal_into(changed, &mut self.changed_text);
+            self.changed = Some(changed);
+        }
+        let same_channel = match (source, &self.channel) {
+            (Source::Channel(name), Some(last)) => **name == **last,
+            _ => false,
+        };
+        if !same_channel {
+            self.source_text.clear();
+            source.encode_into(&mut self.source_text);
+            self.channel = match source {
+                Source::Channel(name) => Some(name.to_vec()),
+                _ => None,
+            };
+        }
+    }
+
+    /// Appends the record of a change and nothing else, `changed=...;source=...;value_fnv=...`:
+    /// what [`rewrite_for_change`] gives for an empty record or one for which
+    /// [`only_change_fields`] holds, written without reading the old one.
+    pub fn record_into(
+        &mut self,
+        changed: u64,
+        source: &Source,
+        stored_value: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        self.update(changed, source);
+        out.extend_from_slice(b"changed=");
+        out.extend_from_slice(&self.changed_text);
+        out.extend_from_slice(b";source=");
+        out.extend_from_slice(&self.source_text);
+        out.extend_from_slice(b";value_fnv=");
+        value_fnv_into(stored_value, out);
+    }
+}
+
+/// Whether `record` holds exactly the fields [`ChangeFields::record_into`] writes, in its
+/// order.
 pub fn only_change_fields(record: &[u8]) -> bool {
     let mut keys = record
         .split(|&b| b == b';')
@@ -522,10 +568,13 @@ mod tests {
         }
         for old in [&b""[..], b"changed=1;source=cli;value_fnv=00"] {
             assert!(old.is_empty() || only_change_fields(old));
-            let mut fresh = Vec::new();
-            change_record_into(9, &odd, b"away", &mut fresh);
-            assert_eq!(fresh, rewrite_for_change(old, 9, &odd, b"away"));
-            assert!(only_change_fields(&fresh));
+            let mut fields = ChangeFields::default();
+            for (changed, source) in [(9, &odd), (9, &odd), (10, &odd), (10, &Source::Cli)] {
+                let mut fresh = Vec::new();
+                fields.record_into(changed, source, b"away", &mut fresh);
+                assert_eq!(fresh, rewrite_for_change(old, changed, source, b"away"));
+                assert!(only_change_fields(&fresh));
+            }
         }
         for other in [
             &b"changed=1;source=cli"[..],

@@ -3,7 +3,7 @@
 
 use super::device_state::{DeviceState, LiveDeviceStateMap};
 use super::expiry::{deadline_after, Clock, ExpiryQueue, RevertError, SystemClock, Timing};
-use super::meta::Source;
+use super::meta::{ChangeFields, Source};
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
@@ -195,6 +195,8 @@ struct Writing {
     meta: HashMap<Name, Record, SeededFnv>,
     /// Where a write's record is written before it is shared (no allocation per write).
     scratch: Vec<u8>,
+    /// The last record's `changed` and `source`, formatted.
+    fields: ChangeFields,
 }
 
 impl Writing {
@@ -310,7 +312,7 @@ impl Store {
         source: &Source,
     ) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
-        let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
+        let presence = Arc::new(Presence::parse_c(value).map_err(WriteError::Value)?);
         let deadline_ms = presence
             .expiry()
             .map(|seconds| deadline_after(host.now_ms(), seconds));

@@ -203,6 +203,15 @@ impl Presence {
         if text.contains(&0) {
             return Err(ValueError::NulByte);
         }
+        Presence::parse_nul_free(text)
+    }
+
+    /// [`Presence::parse`] of a C string's text, which holds no NUL by its type.
+    pub fn parse_c(text: &CStr) -> Result<Presence, ValueError> {
+        Presence::parse_nul_free(text.to_bytes())
+    }
+
+    fn parse_nul_free(text: &[u8]) -> Result<Presence, ValueError> {
         let mut fields: [Range<usize>; 4] = std::array::from_fn(|_| text.len()..text.len());
         let (mut count, mut start) = (0, 0);
         for (i, &byte) in text.iter().enumerate() {
@@ -310,15 +319,16 @@ impl Presence {
         &self.text[self.stored_message.clone()]
     }
 
-    /// The subtype every consumer sees (decoded), NUL-terminated.
-    pub fn subtype_c(&self) -> &CStr {
-        // The texts hold no NUL (checked when parsed) and each ends in one.
-        CStr::from_bytes_until_nul(&self.text[self.stored_len + 1..]).unwrap_or_default()
+    /// The subtype every consumer sees (decoded), its NUL included: what the FFI hands to
+    /// Asterisk without looking for the NUL again (each text holds none and ends in one).
+    pub fn subtype_with_nul(&self) -> &[u8] {
+        &self.text[self.stored_len + 1..self.message_start]
     }
 
-    /// The message every consumer sees (decoded), NUL-terminated.
-    pub fn message_c(&self) -> &CStr {
-        CStr::from_bytes_until_nul(&self.text[self.message_start..]).unwrap_or_default()
+    /// The message every consumer sees (decoded), its NUL included (see
+    /// [`Presence::subtype_with_nul`]).
+    pub fn message_with_nul(&self) -> &[u8] {
+        &self.text[self.message_start..]
     }
 
     /// The subtype every consumer sees: decoded. (Where each text ends is known from the
@@ -511,11 +521,15 @@ mod tests {
                 ..
             }
         ));
+        let c = |text| CStr::from_bytes_with_nul(text).unwrap();
         let p = Presence::parse(b"away,T24gdmFjYXRpb24=,YmFjayBhdCAy,e").unwrap();
-        assert_eq!(p.subtype_c(), c"On vacation");
-        assert_eq!(p.message_c(), c"back at 2");
-        let p = Presence::parse(b"dnd,,In a meeting").unwrap();
-        assert_eq!((p.subtype_c(), p.message_c()), (c"", c"In a meeting"));
+        assert_eq!(c(p.subtype_with_nul()), c"On vacation");
+        assert_eq!(c(p.message_with_nul()), c"back at 2");
+        let p = Presence::parse_c(c"dnd,,In a meeting").unwrap();
+        assert_eq!(
+            (c(p.subtype_with_nul()), c(p.message_with_nul())),
+            (c"", c"In a meeting")
+        );
         assert_eq!(Presence::parse(b"away,a\0b"), Err(ValueError::NulByte));
     }
 

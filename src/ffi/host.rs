@@ -90,13 +90,13 @@ impl Host for Asterisk {
                 return;
             };
             match presence {
-                // SAFETY: valid NUL-terminated strings, only read during the call (the core
-                // copies them).
+                // SAFETY: valid NUL-terminated strings (a Presence keeps its subtype and message
+                // each ending in its only NUL), only read during the call (the core copies them).
                 Some(p) => unsafe {
                     bindings::ast_presence_state_changed_literal(
                         to_asterisk(p.state()),
-                        p.subtype_c().as_ptr(),
-                        p.message_c().as_ptr(),
+                        p.subtype_with_nul().as_ptr().cast(),
+                        p.message_with_nul().as_ptr().cast(),
                         provider.as_ptr(),
                     );
                 },
@@ -177,7 +177,7 @@ pub(crate) fn delete(provider: &CStr, source: &Source) -> Result<(), WriteError>
 pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
     let prefix = PROVIDER_PREFIX.as_bytes();
     let len = prefix.len() + name.len() + 1;
-    let mut on_stack = [0u8; 256];
+    let mut on_stack = [0u8; 96];
     let mut on_heap = Vec::new();
     let text: &mut [u8] = if len <= on_stack.len() {
         &mut on_stack[..len]
@@ -187,7 +187,13 @@ pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) 
     };
     text[..prefix.len()].copy_from_slice(prefix);
     text[prefix.len()..len - 1].copy_from_slice(name);
-    f(CStr::from_bytes_with_nul(text).ok())
+    // A plain loop: names are short, and the library's search costs more than the name.
+    if name.iter().any(|&byte| byte == 0) {
+        return f(None);
+    }
+    // SAFETY: text ends in the 0 the buffer was filled with, and neither the prefix nor the
+    // name (checked just above) holds another.
+    f(Some(unsafe { CStr::from_bytes_with_nul_unchecked(text) }))
 }
 
 /// Calls `f` with every `(name, value)` of AstDB family `family`, borrowed from AstDB's answer

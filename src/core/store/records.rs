@@ -65,7 +65,12 @@ impl Store {
         if !recording {
             return Some(record_to_store(writing.meta.get(name), Some(presence)));
         }
-        let Writing { meta, scratch, .. } = writing;
+        let Writing {
+            meta,
+            scratch,
+            fields,
+            ..
+        } = writing;
         let slot = meta.get_mut(name);
         scratch.clear();
         match slot.as_deref() {
@@ -78,7 +83,7 @@ impl Store {
                     scratch,
                 );
             }
-            _ => meta::change_record_into(unix_now(), source, presence.stored(), scratch),
+            _ => fields.record_into(unix_now(), source, presence.stored(), scratch),
         }
         let only_change =
             slot.as_ref().is_none_or(|old| old.only_change) || meta::only_change_fields(scratch);
