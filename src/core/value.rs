@@ -22,8 +22,8 @@ pub struct Presence {
     base64: bool,
     /// `stored\0subtype\0message\0`: the text exactly as written (the AstDB value), then the
     /// subtype and message consumers see (decoded when `base64`), each NUL-terminated so an
-    /// announcement hands them to Asterisk without copying. One allocation per state.
-    text: Box<[u8]>,
+    /// announcement hands them to Asterisk without copying. Inside the state when short.
+    text: Text,
     stored_len: usize,
     /// The subtype and message inside the stored text (still encoded when `base64`).
     stored_subtype: Range<usize>,
@@ -194,6 +194,68 @@ fn expiry_seconds(digits: &[u8]) -> Result<NonZeroU32, ExpiryProblem> {
         .ok_or(ExpiryProblem::OutOfRange)
 }
 
+/// How many bytes of text a state holds inside itself; a longer text is a separate allocation.
+/// (A state's text is its value, subtype and message with a NUL each: 46 bytes hold
+/// `away,lunch,Back at 2` twice over, and keep the whole state within 112 bytes of malloc.)
+const INLINE: usize = 46;
+
+/// The text of a state: inside it when short (most are), so a state is one allocation.
+#[derive(Clone)]
+enum Text {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Text {
+    /// `parts` one after the other, if they fit inside.
+    fn inline(parts: &[&[u8]]) -> Option<Text> {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        if len > INLINE {
+            return None;
+        }
+        let mut bytes = [0u8; INLINE];
+        let mut at = 0;
+        for part in parts {
+            bytes[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Some(Text::Inline {
+            len: len as u8,
+            bytes,
+        })
+    }
+}
+
+impl From<Vec<u8>> for Text {
+    fn from(all: Vec<u8>) -> Text {
+        Text::inline(&[&all]).unwrap_or_else(|| Text::Heap(all.into_boxed_slice()))
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Text::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Text::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Text {}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", shown(self))
+    }
+}
+
 impl Presence {
     /// Parses `state[,subtype[,message[,options]]]`. Unlike stock, options may hold only `e`
     /// and `t(<seconds>)`, and a fifth field is an error rather than silently dropped.
@@ -241,6 +303,21 @@ impl Presence {
         let (base64, expiry) = parse_options(&text[options_field])?;
 
         let (subtype, message) = (&text[stored_subtype.clone()], &text[stored_message.clone()]);
+        if !base64 {
+            if let Some(inline) = Text::inline(&[text, b"\0", subtype, b"\0", message, b"\0"]) {
+                return Ok(Presence {
+                    state,
+                    base64,
+                    text: inline,
+                    stored_len: text.len(),
+                    stored_subtype,
+                    stored_message,
+                    message_start: text.len() + subtype.len() + 2,
+                    expiry,
+                    timing: None,
+                });
+            }
+        }
         let mut all = Vec::with_capacity(text.len() + subtype.len() + message.len() + 3);
         all.extend_from_slice(text);
         all.push(0);
@@ -260,7 +337,7 @@ impl Presence {
         Ok(Presence {
             state,
             base64,
-            text: all.into_boxed_slice(),
+            text: Text::from(all),
             stored_len: text.len(),
             stored_subtype,
             stored_message,
