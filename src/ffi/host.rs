@@ -187,8 +187,7 @@ pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) 
     };
     text[..prefix.len()].copy_from_slice(prefix);
     text[prefix.len()..len - 1].copy_from_slice(name);
-    // A plain loop: names are short, and the library's search costs more than the name.
-    if name.iter().any(|&byte| byte == 0) {
+    if name.contains(&0) {
         return f(None);
     }
     // SAFETY: text ends in the 0 the buffer was filled with, and neither the prefix nor the
