@@ -207,17 +207,18 @@ enum Text {
 }
 
 impl Text {
-    /// `parts` one after the other, if they fit inside.
+    /// `parts` one after the other, each followed by a NUL, if they fit inside.
     fn inline(parts: &[&[u8]]) -> Option<Text> {
-        let len: usize = parts.iter().map(|part| part.len()).sum();
+        let len: usize = parts.iter().map(|part| part.len() + 1).sum();
         if len > INLINE {
             return None;
         }
+        // (Zeroed, so the NUL after each part is there already.)
         let mut bytes = [0u8; INLINE];
         let mut at = 0;
         for part in parts {
             bytes[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
+            at += part.len() + 1;
         }
         Some(Text::Inline {
             len: len as u8,
@@ -227,8 +228,14 @@ impl Text {
 }
 
 impl From<Vec<u8>> for Text {
+    /// `all`, its NULs included.
     fn from(all: Vec<u8>) -> Text {
-        Text::inline(&[&all]).unwrap_or_else(|| Text::Heap(all.into_boxed_slice()))
+        if let Some((0, but_last)) = all.split_last() {
+            if let Some(inline) = Text::inline(&[but_last]) {
+                return inline;
+            }
+        }
+        Text::Heap(all.into_boxed_slice())
     }
 }
 
@@ -304,7 +311,7 @@ impl Presence {
 
         let (subtype, message) = (&text[stored_subtype.clone()], &text[stored_message.clone()]);
         if !base64 {
-            if let Some(inline) = Text::inline(&[text, b"\0", subtype, b"\0", message, b"\0"]) {
+            if let Some(inline) = Text::inline(&[text, subtype, message]) {
                 return Ok(Presence {
                     state,
                     base64,
