@@ -482,11 +482,11 @@ PHASES = {"write": ("floor", "noop", "writes"), "read": ("floor", "reads"), "loa
 def callgrind_profile(module_path, mod, op, ops, states, out_dir, conf=None):
     """bench/callgrind's work in the namespace: one Asterisk under valgrind --tool=callgrind
     (every thread counted apart), `mod` loaded, then operation `op` (`conf`: the text of
-    presencestate.conf, if any). Callgrind dumps every thread's counts just before the
-    operation and again once Asterisk is idle after it, so the second dump holds what the
-    operation caused on each thread, and each baseline loop before it is dumped the same way
-    (PHASES); the files go to `out_dir` (`callgrind.out.<phase, from 2>-<thread>`) with
-    `threads.json`, each valgrind thread's LWP and name. Returns the states in AstDB."""
+    presencestate.conf, if any). Callgrind dumps every thread's counts (through vgdb) before
+    the loops of PHASES[op] and once Asterisk is idle after each, so each dump holds what one
+    loop caused on each thread; the files go to `out_dir` (`callgrind.out.<2 + the loop's
+    index>-<thread>`) with `threads.json`, each valgrind thread's LWP and name. Returns the
+    states in AstDB."""
     sizes = dict(FULL)
     files = configs(sizes)
     # No CDRs: the CDR engine's work per dialplan step varies by thousands of instructions
