@@ -110,7 +110,7 @@ fn generate_bindings(include: &Path, cluster: bool) {
         // Asterisk's utils.h defines RAII_VAR with clang blocks when the compiler is clang.
         .clang_arg("-fblocks")
         .allowlist_function("fprs_shim_.*")
-        .allowlist_function("ast_(presence_state_(prov_add|prov_del|nocache|changed_literal)|db_(put|del|get|gettree|freetree)|channel_name|custom_function_find|module_check|func_(read|read2|write))")
+        .allowlist_function("ast_(presence_state_(prov_add|prov_del|nocache|changed_literal)|db_(put|del|get|gettree|gettree_by_prefix|freetree)|channel_name|custom_function_find|module_check|func_(read|read2|write))")
         .allowlist_function("stasis_unsubscribe_and_join")
         .allowlist_function("ast_(category_browse|variable_browse|config_destroy)")
         .allowlist_function("ast_devstate_(prov_add|prov_del|changed_literal)")

@@ -9,7 +9,10 @@ hint_fanout the end is the `Timestamp` Asterisk stamps on the last PresenceStatu
 before and just after the ModuleLoad action (one AMI round trip, measured and reported).
 """
 
+import glob
+import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -63,6 +66,9 @@ def dialplan(sizes):
         "[default]\n",
         "[bench]",
         loop("floor", f"Set(x=${{LEN({name})}})"),
+        # A step that sets no variable (a write sets none either; each variable set is a
+        # Stasis message): bench/callgrind's baseline for what a write causes on other threads
+        loop("noop", f"NoOp({name})"),
         loop("writes", f"Set(PRESENCE_STATE(CustomPresence:{name})=away,sub${{i}},msg${{i}})"),
         loop("reads", f"Set(x=${{PRESENCE_STATE(CustomPresence:{name},message)}})"),
         loop("db_put", f"Set(DB(CustomPresence/{name})=away,sub${{i}},msg${{i}})"),
@@ -467,12 +473,25 @@ def memory_probe(module_path, sizes, mod, keep):
 VALGRIND_FILES = ("callgrind-amd64-linux", "vgpreload_core-amd64-linux.so", "default.supp")
 
 
-def callgrind_profile(module_path, mod, op, collect, ops, states, out_file, conf=None):
+# bench/callgrind's loops per operation, each dumped apart (callgrind.out.<2, 3, ...>-<thread>):
+# the floor (${LEN()}: Asterisk's function call), the baseline for the other threads (a loop
+# that differs from the operation's only by the operation), then the operation's.
+PHASES = {"write": ("floor", "noop", "writes"), "read": ("floor", "reads"), "load": ("load",)}
+
+
+def callgrind_profile(module_path, mod, op, ops, states, out_dir, conf=None):
     """bench/callgrind's work in the namespace: one Asterisk under valgrind --tool=callgrind
-    collecting only inside the `collect` functions, `mod` loaded, then operation `op`
-    (`conf`: the text of presencestate.conf, if any)."""
+    (every thread counted apart), `mod` loaded, then operation `op` (`conf`: the text of
+    presencestate.conf, if any). Callgrind dumps every thread's counts (through vgdb) before
+    the loops of PHASES[op] and once Asterisk is idle after each, so each dump holds what one
+    loop caused on each thread; the files go to `out_dir` (`callgrind.out.<2 + the loop's
+    index>-<thread>`) with `threads.json`, each valgrind thread's LWP and name. Returns the
+    states in AstDB."""
     sizes = dict(FULL)
     files = configs(sizes)
+    # No CDRs: the CDR engine's work per dialplan step varies by thousands of instructions
+    # from run to run (with either module), which the floor cannot take out.
+    files["cdr.conf"] = "[general]\nenable = no\n"
     if conf is not None:
         files["presencestate.conf"] = conf
     ast = AsteriskInstance(mode="ours", module_path=module_path, configs=files,
@@ -483,16 +502,28 @@ def callgrind_profile(module_path, mod, op, collect, ops, states, out_file, conf
     vg = ast.host("valgrind")
     os.makedirs(vg)
     shutil.copy("/usr/bin/valgrind.bin", os.path.join(vg, "valgrind"))
+    shutil.copy("/usr/bin/vgdb", os.path.join(vg, "vgdb"))
     for name in VALGRIND_FILES:
         shutil.copy(os.path.join("/usr/libexec/valgrind", name), vg)
-    inner_out = ast.dir + "/log/callgrind.out"
+    os.makedirs(ast.host("log", "callgrind"))
+    inner_out = ast.dir + "/log/callgrind/callgrind.out"
+    vgdb_prefix = ast.dir + "/log/vgdb"        # this run's own pipes, not the root's /tmp
+
+    def monitor(*command):
+        """A callgrind monitor command (dump, v.info scheduler) through vgdb."""
+        r = subprocess.run(["chroot", ast.root, ast.dir + "/valgrind/vgdb",
+                            "--vgdb-prefix=" + vgdb_prefix, "--pid=%d" % ast.proc.pid]
+                           + list(command), capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise AsteriskError("vgdb %s: %s%s" % (" ".join(command), r.stdout, r.stderr))
+        return r.stdout
+
     with open(ast.host("log", "console"), "ab") as console:
         ast.proc = subprocess.Popen(
             ["chroot", ast.root, "env", "VALGRIND_LIB=" + ast.dir + "/valgrind",
-             ast.dir + "/valgrind/valgrind", "--tool=callgrind", "--collect-atstart=no",
-             "--callgrind-out-file=" + inner_out]
-            + ["--toggle-collect=" + f for f in collect]
-            + ["asterisk", "-f", "-C", ast.conf],
+             ast.dir + "/valgrind/valgrind", "--tool=callgrind", "--separate-threads=yes",
+             "--vgdb=yes", "--vgdb-prefix=" + vgdb_prefix, "--callgrind-out-file=" + inner_out,
+             "asterisk", "-f", "-C", ast.conf],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 600
@@ -502,24 +533,68 @@ def callgrind_profile(module_path, mod, op, collect, ops, states, out_file, conf
             time.sleep(0.5)
         ast.cli("core waitfullybooted", timeout=600)
         b = Bench(ast, sizes)
+        # Only the harness's UserEvent connection stays logged in (so the manager formats
+        # events as for any AMI client); hint_fanout's listener would add its filter's regex
+        # matching of every event to the counts.
+        b.listener.close()
         b.settle(timeout=600)
         if op == "load":
             b.fill_astdb(states)
             b.settle(timeout=600)
-        b.module("load", mod)
-        b.settle(timeout=600)
-        if op == "floor":
-            b.run_loop("floor", ops)
-            b.settle(timeout=600)
-        if op in ("write", "read"):
-            b.run_loop("writes", ops)
+        else:
+            b.module("load", mod)
             b.settle(timeout=600)
         if op == "read":
-            b.run_loop("reads", ops)
+            b.run_loop("writes", ops)
             b.settle(timeout=600)
+        monitor("dump", "before")
+        if op == "load":
+            b.module("load", mod)
+            b.settle(timeout=600)
+            monitor("dump", op)
+        else:
+            # The baselines in the same instance, just before: the cost of a loop iteration
+            # varies between instances by more than a write costs.
+            for loop in PHASES[op]:
+                b.run_loop(loop, ops)
+                b.settle(timeout=600)
+                monitor("dump", loop)
+        threads = thread_names(ast, monitor("v.info", "scheduler"))
         count = b.count_astdb()
     finally:
         ast.stop(timeout=600)
-    shutil.copyfile(ast.host("log", "callgrind.out"), out_file)
+    os.makedirs(out_dir, exist_ok=True)
+    for path in glob.glob(ast.host("log", "callgrind", "callgrind.out.*-*")):
+        if not os.path.basename(path).startswith("callgrind.out.1-"):   # (before the phases)
+            shutil.copy(path, out_dir)
+    with open(os.path.join(out_dir, "threads.json"), "w") as f:
+        json.dump(threads, f, indent=1)
     ast.cleanup()
     return count
+
+
+def thread_names(ast, scheduler):
+    """{valgrind thread number: {"lwp", "name"}} of the threads alive now: Asterisk's name for
+    the threads it registered (`core show threads`: the start function, as
+    "db_sync_thread"), the kernel's for the others (the module's Rust threads name
+    themselves), "main" for the first."""
+    registered = {}
+    for line in ast.cli("core show threads").splitlines():
+        m = re.match(r"^0x[0-9a-f]+ (\d+) (.*?)\s+started at \[\s*\d+\] (\S+)", line)
+        if m:
+            registered[int(m.group(1))] = "%s (%s)" % (m.group(2), m.group(3))
+    threads = {}
+    for m in re.finditer(r"^Thread (\d+): status = (\S+).*?\(lwpid (\d+)\)", scheduler, re.M):
+        tid, status, lwp = int(m.group(1)), m.group(2), int(m.group(3))
+        if status == "VgTs_Empty":
+            continue
+        name = registered.get(lwp)
+        if name is None:
+            try:
+                with open("%s/proc/%d/task/%d/comm" % (ast.root, ast.proc.pid, lwp)) as f:
+                    name = f.read().strip()
+            except OSError:
+                name = "?"
+            name = "main" if tid == 1 else name
+        threads[tid] = {"lwp": lwp, "name": name}
+    return threads

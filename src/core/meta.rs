@@ -144,16 +144,28 @@ fn valid_key(key: &[u8]) -> bool {
             .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-fn needs_escape(byte: u8) -> bool {
+const fn needs_escape(byte: u8) -> bool {
     byte == b'%' || byte == b';' || byte < 0x20 || byte == 0x7f
 }
+
+/// [`needs_escape`] of every byte, looked up rather than computed: a record's free text is
+/// scanned on every write.
+const ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = needs_escape(byte as u8);
+        byte += 1;
+    }
+    table
+};
 
 fn escape_into(value: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     out.reserve(value.len());
     let mut rest = value;
     // Copies the runs that need no escape whole: free text is mostly plain.
-    while let Some(at) = rest.iter().position(|&b| needs_escape(b)) {
+    while let Some(at) = rest.iter().position(|&b| ESCAPED[usize::from(b)]) {
         let byte = rest[at];
         out.extend_from_slice(&rest[..at]);
         out.extend_from_slice(&[
@@ -190,12 +202,13 @@ fn fnv1a64(value: &[u8]) -> u64 {
 /// Writes [`value_fnv`] of `value` (16 lower-case hex digits).
 fn value_fnv_into(value: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let hash = fnv1a64(value);
-    out.extend(
-        (0..16)
-            .rev()
-            .map(|nibble| HEX[((hash >> (nibble * 4)) & 15) as usize]),
-    );
+    let bytes = fnv1a64(value).to_be_bytes();
+    let mut digits = [0u8; 16];
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 15)];
+    }
+    out.extend_from_slice(&digits);
 }
 
 /// Writes the field `key` of a change (`changed`, `source` or `value_fnv`), escaped.
@@ -215,6 +228,71 @@ fn change_field_into(
     }
 }
 
+/// The parts of a change record a writer may keep between changes: `changed` and `source`
+/// as they are written (a channel writing many states, or many writes in one second, need not
+/// format them again).
+#[derive(Debug, Default)]
+pub struct ChangeFields {
+    changed: Option<u64>,
+    changed_text: Vec<u8>,
+    /// The channel whose `source` text `source_text` is, if the last source was a channel.
+    channel: Option<Vec<u8>>,
+    source_text: Vec<u8>,
+}
+
+impl ChangeFields {
+    fn update(&mut self, changed: u64, source: &Source) {
+        if self.changed != Some(changed) {
+            self.changed_text.clear();
+            decimal_into(changed, &mut self.changed_text);
+            self.changed = Some(changed);
+        }
+        let same_channel = match (source, &self.channel) {
+            (Source::Channel(name), Some(last)) => **name == **last,
+            _ => false,
+        };
+        if !same_channel {
+            self.source_text.clear();
+            source.encode_into(&mut self.source_text);
+            self.channel = match source {
+                Source::Channel(name) => Some(name.to_vec()),
+                _ => None,
+            };
+        }
+    }
+
+    /// Appends the record of a change and nothing else, `changed=...;source=...;value_fnv=...`:
+    /// what [`rewrite_for_change`] gives for an empty record or one for which
+    /// [`only_change_fields`] holds, written without reading the old one.
+    pub fn record_into(
+        &mut self,
+        changed: u64,
+        source: &Source,
+        stored_value: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        self.update(changed, source);
+        out.extend_from_slice(b"changed=");
+        out.extend_from_slice(&self.changed_text);
+        out.extend_from_slice(b";source=");
+        out.extend_from_slice(&self.source_text);
+        out.extend_from_slice(b";value_fnv=");
+        value_fnv_into(stored_value, out);
+    }
+}
+
+/// Whether `record` holds exactly the fields [`ChangeFields::record_into`] writes, in its
+/// order.
+pub fn only_change_fields(record: &[u8]) -> bool {
+    let mut keys = record
+        .split(|&b| b == b';')
+        .map(|field| field.split(|&b| b == b'=').next().unwrap_or_default());
+    [CHANGED, SOURCE, VALUE_FNV]
+        .iter()
+        .all(|key| keys.next() == Some(key.as_bytes()))
+        && keys.next().is_none()
+}
+
 /// The stored record `old` rewritten for a change: what [`Meta::record_change`] then
 /// [`Meta::encode`] give, without unescaping and escaping the fields it keeps. `old` must be
 /// a record that parses (the store keeps only those); empty means none.
@@ -225,16 +303,29 @@ pub fn rewrite_for_change(
     stored_value: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(old.len() + 96);
+    rewrite_for_change_into(old, changed, source, stored_value, &mut out);
+    out
+}
+
+/// [`rewrite_for_change`], appended to `out`.
+pub fn rewrite_for_change_into(
+    old: &[u8],
+    changed: u64,
+    source: &Source,
+    stored_value: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
     let mut written = [false; 3];
     let keys = [CHANGED, SOURCE, VALUE_FNV];
     for field in old.split(|&b| b == b';').filter(|field| !field.is_empty()) {
-        if !out.is_empty() {
+        if out.len() > start {
             out.push(b';');
         }
         let key = field.split(|&b| b == b'=').next().unwrap_or_default();
         match keys.iter().position(|k| k.as_bytes() == key) {
             Some(i) => {
-                change_field_into(keys[i], changed, source, stored_value, &mut out);
+                change_field_into(keys[i], changed, source, stored_value, out);
                 written[i] = true;
             }
             None => out.extend_from_slice(field),
@@ -242,13 +333,12 @@ pub fn rewrite_for_change(
     }
     for (i, key) in keys.iter().enumerate() {
         if !written[i] {
-            if !out.is_empty() {
+            if out.len() > start {
                 out.push(b';');
             }
-            change_field_into(key, changed, source, stored_value, &mut out);
+            change_field_into(key, changed, source, stored_value, out);
         }
     }
-    out
 }
 
 fn unescape(value: &[u8], offset: usize) -> Result<Vec<u8>, MetaError> {
@@ -475,6 +565,24 @@ mod tests {
                     "{old:?}"
                 );
             }
+        }
+        for old in [&b""[..], b"changed=1;source=cli;value_fnv=00"] {
+            assert!(old.is_empty() || only_change_fields(old));
+            let mut fields = ChangeFields::default();
+            for (changed, source) in [(9, &odd), (9, &odd), (10, &odd), (10, &Source::Cli)] {
+                let mut fresh = Vec::new();
+                fields.record_into(changed, source, b"away", &mut fresh);
+                assert_eq!(fresh, rewrite_for_change(old, changed, source, b"away"));
+                assert!(only_change_fields(&fresh));
+            }
+        }
+        for other in [
+            &b"changed=1;source=cli"[..],
+            b"source=cli;changed=1;value_fnv=00",
+            b"changed=1;source=cli;value_fnv=00;hlc=7",
+            b"expires=99;changed=1;source=cli;value_fnv=00",
+        ] {
+            assert!(!only_change_fields(other), "{other:?}");
         }
         let mut digits = Vec::new();
         for n in [0, 7, 10, u64::MAX] {

@@ -3,7 +3,7 @@
 
 use super::device_state::{DeviceState, LiveDeviceStateMap};
 use super::expiry::{deadline_after, Clock, ExpiryQueue, RevertError, SystemClock, Timing};
-use super::meta::Source;
+use super::meta::{ChangeFields, Source};
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
@@ -192,7 +192,11 @@ struct Writing {
     /// The `CustomPresenceMeta` record of each name of this stripe that has one, as stored
     /// (kept here so a write updates it without reading AstDB, and keeps fields it does not
     /// know).
-    meta: HashMap<Vec<u8>, Record, SeededFnv>,
+    meta: HashMap<Name, Record, SeededFnv>,
+    /// Where a write's record is written before it is shared (no allocation per write).
+    scratch: Vec<u8>,
+    /// The last record's `changed` and `source`, formatted.
+    fields: ChangeFields,
 }
 
 impl Writing {
@@ -308,7 +312,7 @@ impl Store {
         source: &Source,
     ) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
-        let presence = Arc::new(Presence::parse(value.to_bytes()).map_err(WriteError::Value)?);
+        let presence = Arc::new(Presence::parse_c(value).map_err(WriteError::Value)?);
         let deadline_ms = presence
             .expiry()
             .map(|seconds| deadline_after(host.now_ms(), seconds));
@@ -410,7 +414,7 @@ impl Store {
     /// so no put of theirs can start meanwhile. Should AstDB refuse this put, it keeps one of
     /// the values it accepted.
     fn settle_overlapped(&self, host: &dyn Host, writing: &mut Writing, hash: u64) {
-        if !writing.in_flight.contains(&hash) {
+        if !writing.overlapped.is_empty() && !writing.in_flight.contains(&hash) {
             for other in extract(&mut writing.overlapped, hash) {
                 self.settle(host, writing, other);
             }
@@ -444,7 +448,7 @@ impl Store {
     /// Writes memory's state and record of `name` to AstDB again (see [`Store::change`]).
     fn settle(&self, host: &dyn Host, writing: &Writing, name: Vec<u8>) {
         let now = self.get(&name);
-        let record = timed::record_to_store(writing.meta.get(&name), now.as_deref());
+        let record = timed::record_to_store(writing.meta.get(&name[..]), now.as_deref());
         let Ok(name_c) = CString::new(name) else {
             return;
         };
@@ -467,6 +471,7 @@ impl Store {
         let Some(mut presence) = presence else {
             return Put {
                 timed_name: None,
+                inserted: None,
                 new: None,
                 replaced: states.remove(name),
             };
@@ -478,17 +483,24 @@ impl Store {
             });
         }
         let new = Arc::clone(&presence);
-        let replaced = match states.get_mut(name) {
-            Some(slot) => Some(std::mem::replace(slot, presence)),
-            None => states.insert(name.into(), presence),
+        let (replaced, inserted) = match states.get_mut(name) {
+            Some(slot) => (Some(std::mem::replace(slot, presence)), None),
+            None => {
+                let key = Name::from(name);
+                states.insert(Arc::clone(&key), presence);
+                (None, Some(key))
+            }
         };
-        // A timed state's expiry shares the map's name rather than copying it.
-        let timed_name = new
-            .timing()
-            .and_then(|_| states.get_key_value(name))
-            .map(|(key, _)| Arc::clone(key));
+        // A timed state's expiry (and a new name's record) shares the map's name rather than
+        // copying it.
+        let timed_name = new.timing().and_then(|_| {
+            inserted
+                .clone()
+                .or_else(|| states.get_key_value(name).map(|(key, _)| Arc::clone(key)))
+        });
         Put {
             timed_name,
+            inserted,
             new: Some(new),
             replaced,
         }

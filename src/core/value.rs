@@ -22,8 +22,8 @@ pub struct Presence {
     base64: bool,
     /// `stored\0subtype\0message\0`: the text exactly as written (the AstDB value), then the
     /// subtype and message consumers see (decoded when `base64`), each NUL-terminated so an
-    /// announcement hands them to Asterisk without copying. One allocation per state.
-    text: Box<[u8]>,
+    /// announcement hands them to Asterisk without copying. Inside the state when short.
+    text: Text,
     stored_len: usize,
     /// The subtype and message inside the stored text (still encoded when `base64`).
     stored_subtype: Range<usize>,
@@ -194,6 +194,75 @@ fn expiry_seconds(digits: &[u8]) -> Result<NonZeroU32, ExpiryProblem> {
         .ok_or(ExpiryProblem::OutOfRange)
 }
 
+/// How many bytes of text a state holds inside itself; a longer text is a separate allocation.
+/// (A state's text is its value, subtype and message with a NUL each: 46 bytes hold
+/// `away,lunch,Back at 2` twice over, and keep the whole state within 112 bytes of malloc.)
+const INLINE: usize = 46;
+
+/// The text of a state: inside it when short (most are), so a state is one allocation.
+#[derive(Clone)]
+enum Text {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Text {
+    /// `parts` one after the other, each followed by a NUL, if they fit inside.
+    fn inline(parts: &[&[u8]]) -> Option<Text> {
+        let len: usize = parts.iter().map(|part| part.len() + 1).sum();
+        if len > INLINE {
+            return None;
+        }
+        // (Zeroed, so the NUL after each part is there already.)
+        let mut bytes = [0u8; INLINE];
+        let mut at = 0;
+        for part in parts {
+            bytes[at..at + part.len()].copy_from_slice(part);
+            at += part.len() + 1;
+        }
+        Some(Text::Inline {
+            len: len as u8,
+            bytes,
+        })
+    }
+}
+
+impl From<Vec<u8>> for Text {
+    /// `all`, its NULs included.
+    fn from(all: Vec<u8>) -> Text {
+        if let Some((0, but_last)) = all.split_last() {
+            if let Some(inline) = Text::inline(&[but_last]) {
+                return inline;
+            }
+        }
+        Text::Heap(all.into_boxed_slice())
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Text::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Text::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Text {}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", shown(self))
+    }
+}
+
 impl Presence {
     /// Parses `state[,subtype[,message[,options]]]`. Unlike stock, options may hold only `e`
     /// and `t(<seconds>)`, and a fifth field is an error rather than silently dropped.
@@ -203,6 +272,15 @@ impl Presence {
         if text.contains(&0) {
             return Err(ValueError::NulByte);
         }
+        Presence::parse_nul_free(text)
+    }
+
+    /// [`Presence::parse`] of a C string's text, which holds no NUL by its type.
+    pub fn parse_c(text: &CStr) -> Result<Presence, ValueError> {
+        Presence::parse_nul_free(text.to_bytes())
+    }
+
+    fn parse_nul_free(text: &[u8]) -> Result<Presence, ValueError> {
         let mut fields: [Range<usize>; 4] = std::array::from_fn(|_| text.len()..text.len());
         let (mut count, mut start) = (0, 0);
         for (i, &byte) in text.iter().enumerate() {
@@ -232,6 +310,21 @@ impl Presence {
         let (base64, expiry) = parse_options(&text[options_field])?;
 
         let (subtype, message) = (&text[stored_subtype.clone()], &text[stored_message.clone()]);
+        if !base64 {
+            if let Some(inline) = Text::inline(&[text, subtype, message]) {
+                return Ok(Presence {
+                    state,
+                    base64,
+                    text: inline,
+                    stored_len: text.len(),
+                    stored_subtype,
+                    stored_message,
+                    message_start: text.len() + subtype.len() + 2,
+                    expiry,
+                    timing: None,
+                });
+            }
+        }
         let mut all = Vec::with_capacity(text.len() + subtype.len() + message.len() + 3);
         all.extend_from_slice(text);
         all.push(0);
@@ -251,7 +344,7 @@ impl Presence {
         Ok(Presence {
             state,
             base64,
-            text: all.into_boxed_slice(),
+            text: Text::from(all),
             stored_len: text.len(),
             stored_subtype,
             stored_message,
@@ -310,15 +403,16 @@ impl Presence {
         &self.text[self.stored_message.clone()]
     }
 
-    /// The subtype every consumer sees (decoded), NUL-terminated.
-    pub fn subtype_c(&self) -> &CStr {
-        // The texts hold no NUL (checked when parsed) and each ends in one.
-        CStr::from_bytes_until_nul(&self.text[self.stored_len + 1..]).unwrap_or_default()
+    /// The subtype every consumer sees (decoded), its NUL included: what the FFI hands to
+    /// Asterisk without looking for the NUL again (each text holds none and ends in one).
+    pub fn subtype_with_nul(&self) -> &[u8] {
+        &self.text[self.stored_len + 1..self.message_start]
     }
 
-    /// The message every consumer sees (decoded), NUL-terminated.
-    pub fn message_c(&self) -> &CStr {
-        CStr::from_bytes_until_nul(&self.text[self.message_start..]).unwrap_or_default()
+    /// The message every consumer sees (decoded), its NUL included (see
+    /// [`Presence::subtype_with_nul`]).
+    pub fn message_with_nul(&self) -> &[u8] {
+        &self.text[self.message_start..]
     }
 
     /// The subtype every consumer sees: decoded. (Where each text ends is known from the
@@ -511,11 +605,15 @@ mod tests {
                 ..
             }
         ));
+        let c = |text| CStr::from_bytes_with_nul(text).unwrap();
         let p = Presence::parse(b"away,T24gdmFjYXRpb24=,YmFjayBhdCAy,e").unwrap();
-        assert_eq!(p.subtype_c(), c"On vacation");
-        assert_eq!(p.message_c(), c"back at 2");
-        let p = Presence::parse(b"dnd,,In a meeting").unwrap();
-        assert_eq!((p.subtype_c(), p.message_c()), (c"", c"In a meeting"));
+        assert_eq!(c(p.subtype_with_nul()), c"On vacation");
+        assert_eq!(c(p.message_with_nul()), c"back at 2");
+        let p = Presence::parse_c(c"dnd,,In a meeting").unwrap();
+        assert_eq!(
+            (c(p.subtype_with_nul()), c(p.message_with_nul())),
+            (c"", c"In a meeting")
+        );
         assert_eq!(Presence::parse(b"away,a\0b"), Err(ValueError::NulByte));
     }
 

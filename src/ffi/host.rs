@@ -9,7 +9,7 @@ use crate::core::state::PresenceState;
 use crate::core::store::{Host, Name, Store, WriteError};
 use crate::core::value::Presence;
 use crate::core::{shown, PROVIDER_LABEL, PROVIDER_PREFIX};
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::LazyLock;
 
@@ -90,13 +90,13 @@ impl Host for Asterisk {
                 return;
             };
             match presence {
-                // SAFETY: valid NUL-terminated strings, only read during the call (the core
-                // copies them).
+                // SAFETY: valid NUL-terminated strings (a Presence keeps its subtype and message
+                // each ending in its only NUL), only read during the call (the core copies them).
                 Some(p) => unsafe {
                     bindings::ast_presence_state_changed_literal(
                         to_asterisk(p.state()),
-                        p.subtype_c().as_ptr(),
-                        p.message_c().as_ptr(),
+                        p.subtype_with_nul().as_ptr().cast(),
+                        p.message_with_nul().as_ptr().cast(),
                         provider.as_ptr(),
                     );
                 },
@@ -177,7 +177,7 @@ pub(crate) fn delete(provider: &CStr, source: &Source) -> Result<(), WriteError>
 pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) -> R {
     let prefix = PROVIDER_PREFIX.as_bytes();
     let len = prefix.len() + name.len() + 1;
-    let mut on_stack = [0u8; 256];
+    let mut on_stack = [0u8; 96];
     let mut on_heap = Vec::new();
     let text: &mut [u8] = if len <= on_stack.len() {
         &mut on_stack[..len]
@@ -187,17 +187,47 @@ pub(crate) fn with_provider<R>(name: &[u8], f: impl FnOnce(Option<&CStr>) -> R) 
     };
     text[..prefix.len()].copy_from_slice(prefix);
     text[prefix.len()..len - 1].copy_from_slice(name);
-    f(CStr::from_bytes_with_nul(text).ok())
+    if name.contains(&0) {
+        return f(None);
+    }
+    // SAFETY: text ends in the 0 the buffer was filled with, and neither the prefix nor the
+    // name (checked just above) holds another.
+    f(Some(unsafe { CStr::from_bytes_with_nul_unchecked(text) }))
 }
 
 /// Calls `f` with every `(name, value)` of AstDB family `family`, borrowed from AstDB's answer
 /// (no copies). Keys come back as `/<family>/<name>`; the name is everything after that
-/// prefix, `/` included.
+/// prefix, `/` included. AstDB matches the family with LIKE, which ignores case (as the stock
+/// module reads its family), by scanning every key it holds.
 pub(crate) fn with_astdb_family<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
-    let prefix = [b"/", family.to_bytes(), b"/"].concat();
-    let mut entries = Vec::new();
     // SAFETY: family is NUL-terminated; a NULL key tree asks for the whole family.
     let tree = unsafe { bindings::ast_db_gettree(family.as_ptr(), std::ptr::null()) };
+    with_astdb_tree(tree, family, f)
+}
+
+/// [`with_astdb_family`] for a family only this module writes, so always in this case: AstDB
+/// finds its keys by range in its index instead of scanning every key (at load, reading
+/// `CustomPresenceMeta` this way costs a few instructions per record instead of ~1,300 per
+/// key in AstDB, docs/BENCHMARKS.md). The range ends at `/<family>/` followed by two 0xFF
+/// bytes, so a longer name beginning with them would not be found; names are text, where
+/// 0xFF does not occur.
+fn with_own_astdb_family<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
+    let Ok(with_slash) = CString::new([family.to_bytes(), b"/"].concat()) else {
+        return f(&[]);
+    };
+    // SAFETY: both NUL-terminated; AstDB prefixes the key prefix with "/<family>", here
+    // "/<family>/", and an empty key prefix adds nothing to it.
+    let tree = unsafe { bindings::ast_db_gettree_by_prefix(with_slash.as_ptr(), c"".as_ptr()) };
+    with_astdb_tree(tree, family, f)
+}
+
+fn with_astdb_tree<R>(
+    tree: *mut bindings::ast_db_entry,
+    family: &CStr,
+    f: impl FnOnce(&[(&[u8], &[u8])]) -> R,
+) -> R {
+    let prefix = [b"/", family.to_bytes(), b"/"].concat();
+    let mut entries = Vec::new();
     let mut entry = tree;
     while !entry.is_null() {
         // SAFETY: entry is a node of the list ast_db_gettree returned, alive until freetree
@@ -211,7 +241,6 @@ pub(crate) fn with_astdb_family<R>(family: &CStr, f: impl FnOnce(&[(&[u8], &[u8]
             )
         };
         if let (Some(key), Some(data)) = (key, data) {
-            // AstDB matches the family with LIKE, which ignores case.
             if key.len() > prefix.len() && key[..prefix.len()].eq_ignore_ascii_case(&prefix) {
                 entries.push((&key[prefix.len()..], data));
             }
@@ -236,7 +265,7 @@ pub(crate) fn with_astdb_entries<R>(f: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R
 /// record of its change is recorded as changed by the reload. The records go first: they hold
 /// the expiries of timed states, which the states' load restores (or applies, if passed).
 pub(crate) fn reload_from_astdb(reloading: bool) -> Vec<Name> {
-    let broken = with_astdb_family(META_FAMILY, |records| STORE.replace_meta(records));
+    let broken = with_own_astdb_family(META_FAMILY, |records| STORE.replace_meta(records));
     for (name, error) in broken {
         warning!(
             "Ignoring the record {}/{}: {error}. `presencestate show` shows its state's last \

@@ -29,6 +29,10 @@ impl Hasher for FnvHasher {
     fn write(&mut self, bytes: &[u8]) {
         self.0 = fnv1a_from(self.0, bytes);
     }
+    /// A name's length, which `Hash` for a slice writes before its bytes: one step, not eight.
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x0100_0000_01b3);
+    }
     fn finish(&self) -> u64 {
         // murmur3's fmix64: FNV-1a's low bits depend only on the inputs' low bits.
         let mut h = self.0;

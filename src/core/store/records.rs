@@ -5,12 +5,35 @@ use super::timed::{record_to_store, Put};
 use super::{fnv1a, lock_ignoring_poison, stripe_of, Host, Name, Store, Writing, STRIPES};
 use crate::core::meta::{self, Meta, MetaError, Source};
 use std::ffi::{CStr, CString};
+use std::ops::Deref;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A `CustomPresenceMeta` record as stored, shared so a write hands it to AstDB uncopied.
-pub(super) type Record = Arc<CStr>;
+/// A `CustomPresenceMeta` record as stored (shared, so a write hands it to AstDB uncopied),
+/// and whether it holds only the fields a change writes (then the next change writes its
+/// record anew instead of rewriting this one field by field).
+#[derive(Clone, Debug)]
+pub(super) struct Record {
+    text: Arc<CStr>,
+    only_change: bool,
+}
+
+impl Deref for Record {
+    type Target = CStr;
+    fn deref(&self) -> &CStr {
+        &self.text
+    }
+}
+
+impl From<CString> for Record {
+    fn from(text: CString) -> Record {
+        Record {
+            only_change: meta::only_change_fields(text.to_bytes()),
+            text: text.into(),
+        }
+    }
+}
 
 pub(super) fn unix_now() -> u64 {
     SystemTime::now()
@@ -39,22 +62,48 @@ impl Store {
         if !recording && !put.changes_timing() {
             return None;
         }
-        if recording {
-            let old = writing
-                .meta
-                .get(name)
-                .map_or(&b""[..], |record| record.to_bytes());
-            let rewritten = meta::rewrite_for_change(old, unix_now(), source, presence.stored());
-            // Escaping leaves no NUL in a record.
-            let record: Record = CString::new(rewritten).ok()?.into();
-            match writing.meta.get_mut(name) {
-                Some(slot) => *slot = record,
-                None => {
-                    writing.meta.insert(name.to_vec(), record);
-                }
+        if !recording {
+            return Some(record_to_store(writing.meta.get(name), Some(presence)));
+        }
+        let Writing {
+            meta,
+            scratch,
+            fields,
+            ..
+        } = writing;
+        let slot = meta.get_mut(name);
+        scratch.clear();
+        match slot.as_deref() {
+            Some(old) if !old.only_change => {
+                meta::rewrite_for_change_into(
+                    old.text.to_bytes(),
+                    unix_now(),
+                    source,
+                    presence.stored(),
+                    scratch,
+                );
+            }
+            _ => fields.record_into(unix_now(), source, presence.stored(), scratch),
+        }
+        let only_change =
+            slot.as_ref().is_none_or(|old| old.only_change) || meta::only_change_fields(scratch);
+        scratch.push(0);
+        // Escaping leaves no NUL in a record.
+        let record = Record {
+            text: CStr::from_bytes_with_nul(scratch).ok()?.into(),
+            only_change,
+        };
+        match slot {
+            Some(slot) => *slot = record.clone(),
+            None => {
+                let key = put.inserted.clone().unwrap_or_else(|| Name::from(name));
+                meta.insert(key, record.clone());
             }
         }
-        Some(record_to_store(writing.meta.get(name), Some(presence)))
+        if presence.timing().is_none() {
+            return Some(Some(record));
+        }
+        Some(record_to_store(Some(&record), Some(presence)))
     }
 
     /// Replaces every `CustomPresenceMeta` record with the stored `(name, record)` entries.
@@ -62,11 +111,11 @@ impl Store {
     /// history) and stay in AstDB until that state changes.
     pub fn replace_meta(&self, records: &[(&[u8], &[u8])]) -> Vec<(Vec<u8>, MetaError)> {
         let mut broken = Vec::new();
-        let mut per_stripe: Vec<Vec<(Vec<u8>, Record)>> = vec![Vec::new(); STRIPES];
+        let mut per_stripe: Vec<Vec<(Name, Record)>> = vec![Vec::new(); STRIPES];
         for &(name, record) in records {
             match (Meta::parse(record), CString::new(record)) {
                 (Ok(_), Ok(record)) => {
-                    per_stripe[stripe_of(fnv1a(name))].push((name.to_vec(), record.into()))
+                    per_stripe[stripe_of(fnv1a(name))].push((Name::from(name), record.into()))
                 }
                 (Err(error), _) => broken.push((name.to_vec(), error)),
                 // AstDB values are C strings: they hold no NUL.
@@ -109,6 +158,7 @@ impl Store {
                 let mut writing = lock_ignoring_poison(&stripe.writing);
                 let put = Put {
                     timed_name: None,
+                    inserted: None,
                     new: Some(presence),
                     replaced: None,
                 };

@@ -25,6 +25,8 @@ const RETRY_BUSY_MS: u64 = 1_000;
 pub(super) struct Put {
     /// The map's name, for the expiry queue, when the new state is timed.
     pub(super) timed_name: Option<Name>,
+    /// The map's name, when the change added it.
+    pub(super) inserted: Option<Name>,
     /// `None`: the name was deleted.
     pub(super) new: Option<Arc<Presence>>,
     pub(super) replaced: Option<Arc<Presence>>,
@@ -71,6 +73,9 @@ pub(super) fn restore_timings(
 ) -> (Vec<Name>, Vec<(Name, TimingError)>) {
     let mut shared = HashMap::new();
     let (mut reverted, mut bad) = (Vec::new(), Vec::new());
+    if writing.iter().all(|stripe| stripe.meta.is_empty()) {
+        return (reverted, bad); // (no record, so no expiry: no need to look each state up)
+    }
     for (name, presence) in fresh.iter_mut() {
         let Some(record) = writing[stripe_of(fnv1a(name))].meta.get_mut(&name[..]) else {
             continue;
@@ -161,11 +166,10 @@ impl Store {
                     .compact(|name, deadline| self.expiry_is_live(name, deadline));
             }
         }
-        let identical = match (&put.replaced, &put.new) {
-            (Some(old), Some(new)) => old.announces_same(new),
-            _ => false,
-        };
-        !(identical && self.suppresses_identical())
+        if !self.suppresses_identical() {
+            return true;
+        }
+        !matches!((&put.replaced, &put.new), (Some(old), Some(new)) if old.announces_same(new))
     }
 
     /// Whether a queue entry may still be due: its name holds a timed state whose deadline is
@@ -277,7 +281,7 @@ impl Store {
                         rewrite_for_change(old, unix_now(), &Source::Expiry, presence.stored());
                     // Escaping leaves no NUL in a record.
                     if let Ok(record) = CString::new(rewritten) {
-                        writing.meta.insert(name.to_vec(), record.into());
+                        writing.meta.insert(Arc::clone(name), record.into());
                     }
                 }
                 // The record in AstDB still holds the expiry: stored without it.
