@@ -19,7 +19,7 @@
 
 pub mod body;
 pub mod config;
-mod stats;
+pub mod stats;
 pub mod table;
 
 pub use body::{Basic, BodyError, Format, Published};
@@ -93,6 +93,32 @@ pub struct Listed {
     pub expires_in: u64,
     /// Whether it is the one setting its name now.
     pub winning: bool,
+}
+
+/// `presencestate publications`: one line per publication, `*` marking the one in force.
+pub fn render_list(listed: &[Listed]) -> String {
+    let mut out = format!(
+        "  {:<24} {:<16} {:<16} {:>7} {:<28} {}\n",
+        "Name", "Endpoint", "ETag", "Expires", "Contact", "State it sets"
+    );
+    for row in listed {
+        let p = &row.publication;
+        out += &format!(
+            "{} {:<24} {:<16} {:<16} {:>6}s {:<28} {}\n",
+            if row.winning { '*' } else { ' ' },
+            format!("{PROVIDER_PREFIX}{}", shown(&p.name)),
+            shown(&p.endpoint),
+            p.etag,
+            row.expires_in,
+            shown(&p.contact),
+            shown(&p.value)
+        );
+    }
+    out += &format!(
+        "{} SIP PUBLISH presence publications ('*': the one setting its name)\n",
+        listed.len()
+    );
+    out
 }
 
 /// Whether an `Event` header value names the presence package (`presence`, any case,

@@ -140,3 +140,52 @@ impl PublishStats {
         }
     }
 }
+
+/// The SIP PUBLISH lines of `presencestate stats`.
+pub fn render(counts: &PublishCounts) -> String {
+    let mut out = String::from("  SIP PUBLISH ([sip_publish])\n");
+    for (label, n) in [
+        ("Publications accepted", counts.accepted()),
+        ("  initial", counts.initial),
+        ("  refreshed", counts.refreshed),
+        ("  modified", counts.modified),
+        ("  removed", counts.removed),
+        ("Publications expired", counts.expired),
+        ("PUBLISH refused", counts.refused_total()),
+    ] {
+        out += &format!("    {label:<34} {n:>12}\n");
+    }
+    for (reason, n) in &counts.refused {
+        out += &format!("      {:<32} {:>12}\n", reason.label(), n);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_are_counted_and_rendered() {
+        let stats = PublishStats::default();
+        stats.count(Outcome::Initial);
+        stats.count(Outcome::Refused(Refused::Forbidden));
+        stats.count(Outcome::Refused(Refused::UnknownEtag));
+        stats.count_expired(2);
+        let text = render(&stats.counts());
+        assert!(
+            text.contains("Publications accepted                         1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("another endpoint's name (403)                1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Publications expired                          2"),
+            "{text}"
+        );
+        stats.reset();
+        assert_eq!(stats.counts().refused_total(), 0);
+    }
+}
