@@ -37,6 +37,8 @@ fn main() {
     generate_bindings(&include, cluster, pjproject.is_some());
     if cluster {
         generate_cpg_bindings(&include);
+    }
+    if cluster || pjproject.is_some() {
         // dlopen and dlsym: in libc since glibc 2.34, in libdl before (an empty stub after).
         println!("cargo:rustc-link-lib=dl");
     }

@@ -152,10 +152,10 @@ int fprs_shim_publish_presence(enum ast_presence_state state, const char *provid
 int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_state *state,
 	const char **provider, const char **subtype, const char **message);
 
-/* ---- Optional Asterisk APIs (shim.c; weak: NULL when their module is not loaded) ---------- */
+/* ---- Optional Asterisk APIs (shim.c: looked up at load, absent when their module is) ------- */
 
-/* Whether every res_pjsip function the SIP PUBLISH service uses is there (0 without the
- * `sip` feature). */
+/* Looks up every res_pjsip function the SIP PUBLISH service uses; whether all are there (0
+ * without the `sip` feature). Called at load, once res_pjsip (optional_modules) started. */
 int fprs_shim_have_sip(void);
 #ifdef FPRS_SIP
 struct pjsip_rx_data;

@@ -136,9 +136,12 @@ pub extern "C" fn fprs_sip_publish(
     })
 }
 
+/// Whether res_pjsip's functions were found at load (looked up then, while Asterisk counts
+/// us as res_pjsip's user: `optional_modules`).
+static HAVE_SIP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn have_sip() -> bool {
-    // SAFETY: no arguments; it only compares weak symbols' addresses with NULL.
-    unsafe { bindings::fprs_shim_have_sip() != 0 }
+    HAVE_SIP.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Registers or unregisters the service so that it runs exactly when the module runs and
@@ -148,9 +151,9 @@ fn settle(running: &mut Running, enabled: bool) {
     if wanted && !running.registered {
         if !have_sip() {
             notice!(
-                "[sip_publish] enabled = yes, but res_pjsip is not loaded (or was loaded after \
-                 this module): SIP PUBLISH does not set presence. Load res_pjsip first (it is \
-                 this module's optional module), then load this module again."
+                "[sip_publish] enabled = yes, but res_pjsip was not running when this module \
+                 loaded: SIP PUBLISH does not set presence. Load res_pjsip, then unload and \
+                 load this module."
             );
             return;
         }
@@ -189,6 +192,9 @@ pub(crate) fn configure(config: &SipPublishConfig) {
 /// The module is running: the service is registered if configured.
 pub(crate) fn start() -> bool {
     SERVICE.stats.reset();
+    // SAFETY: no arguments; looks up res_pjsip's functions by name in the global scope.
+    let found = unsafe { bindings::fprs_shim_have_sip() != 0 };
+    HAVE_SIP.store(found, std::sync::atomic::Ordering::Relaxed);
     let mut running = running();
     running.started = true;
     settle(&mut running, SERVICE.config().enabled);

@@ -385,48 +385,73 @@ int fprs_shim_publish_presence(enum ast_presence_state state, const char *provid
 
 /* ---- Optional Asterisk APIs ------------------------------------------------------------- */
 /*
- * Functions of modules that may be absent (not installed, or noload). Each is declared weak,
- * so the module loads without them (their address is then NULL, and dlopen's RTLD_NOW does
- * not fail); Rust checks fprs_shim_have_<feature>() before registering the feature, and
- * AST_MODULE_INFO's .optional_modules makes Asterisk load those modules first whenever they
- * are to be loaded at all (and count us as their user while we run). Only the one-line
- * wrappers below call them.
+ * Functions of modules that may be absent (not installed, or noload). The module must load
+ * without them, so they are not linked: their addresses are looked up in Asterisk's global
+ * symbol scope (dlsym(RTLD_DEFAULT), where modules with global symbols such as res_pjsip
+ * put theirs) by fprs_shim_have_<feature>(), which Rust calls at load before registering the
+ * feature; AST_MODULE_INFO's .optional_modules makes Asterisk load those modules first
+ * whenever they are to be loaded at all, and count us as their user while we run, so the
+ * addresses stay valid until our unload. (Declaring them `#pragma weak` is not enough: the
+ * loader dlopens every module, in directory order, before starting any, and a weak reference
+ * is bound at our dlopen, to NULL whenever res_pjsip's dlopen comes later; measured here.)
+ * Only the one-line wrappers below call them.
  */
 #ifdef FPRS_SIP
+#include <dlfcn.h>
+
 #include "asterisk/res_pjsip.h"
 
-#pragma weak ast_sip_register_service
-#pragma weak ast_sip_unregister_service
-#pragma weak ast_pjsip_rdata_get_endpoint
-#pragma weak ast_sip_get_artificial_endpoint
-#pragma weak ast_sip_create_response
-#pragma weak ast_sip_add_header
-#pragma weak ast_sip_send_stateful_response
-#pragma weak ast_sip_get_pjsip_endpoint
-#pragma weak __ast_sip_push_task_wait_servant
+static struct {
+	int (*register_service)(pjsip_module *module);
+	void (*unregister_service)(pjsip_module *module);
+	struct ast_sip_endpoint *(*rdata_get_endpoint)(pjsip_rx_data *rdata);
+	struct ast_sip_endpoint *(*get_artificial_endpoint)(void);
+	int (*create_response)(const pjsip_rx_data *rdata, int st_code, struct ast_sip_contact *contact,
+		pjsip_tx_data **p_tdata);
+	int (*add_header)(pjsip_tx_data *tdata, const char *name, const char *value);
+	int (*send_stateful_response)(pjsip_rx_data *rdata, pjsip_tx_data *tdata,
+		struct ast_sip_endpoint *sip_endpoint);
+	pjsip_endpoint *(*get_pjsip_endpoint)(void);
+	int (*push_task_wait_servant)(struct ast_taskprocessor *serializer, int (*sip_task)(void *),
+		void *task_data, const char *file, int line, const char *function);
+} sip;
+
+/* Looks each function up (and its type up against res_pjsip.h's declaration). */
+#define OPTIONAL(field, symbol) do { \
+		__typeof__(&symbol) found = dlsym(RTLD_DEFAULT, #symbol); \
+		sip.field = found; \
+	} while (0)
 
 int fprs_shim_have_sip(void)
 {
-	return ast_sip_register_service && ast_sip_unregister_service && ast_pjsip_rdata_get_endpoint
-		&& ast_sip_get_artificial_endpoint && ast_sip_create_response && ast_sip_add_header
-		&& ast_sip_send_stateful_response && ast_sip_get_pjsip_endpoint
-		&& __ast_sip_push_task_wait_servant;
+	OPTIONAL(register_service, ast_sip_register_service);
+	OPTIONAL(unregister_service, ast_sip_unregister_service);
+	OPTIONAL(rdata_get_endpoint, ast_pjsip_rdata_get_endpoint);
+	OPTIONAL(get_artificial_endpoint, ast_sip_get_artificial_endpoint);
+	OPTIONAL(create_response, ast_sip_create_response);
+	OPTIONAL(add_header, ast_sip_add_header);
+	OPTIONAL(send_stateful_response, ast_sip_send_stateful_response);
+	OPTIONAL(get_pjsip_endpoint, ast_sip_get_pjsip_endpoint);
+	OPTIONAL(push_task_wait_servant, __ast_sip_push_task_wait_servant);
+	return sip.register_service && sip.unregister_service && sip.rdata_get_endpoint
+		&& sip.get_artificial_endpoint && sip.create_response && sip.add_header
+		&& sip.send_stateful_response && sip.get_pjsip_endpoint && sip.push_task_wait_servant;
 }
 
 int fprs_shim_sip_register_service(pjsip_module *module)
 {
-	return ast_sip_register_service(module);
+	return sip.register_service(module);
 }
 
 void fprs_shim_sip_unregister_service(pjsip_module *module)
 {
-	ast_sip_unregister_service(module);
+	sip.unregister_service(module);
 }
 
 struct ast_sip_endpoint *fprs_shim_sip_rdata_endpoint(pjsip_rx_data *rdata)
 {
-	struct ast_sip_endpoint *endpoint = ast_pjsip_rdata_get_endpoint(rdata);
-	struct ast_sip_endpoint *artificial = ast_sip_get_artificial_endpoint();
+	struct ast_sip_endpoint *endpoint = sip.rdata_get_endpoint(rdata);
+	struct ast_sip_endpoint *artificial = sip.get_artificial_endpoint();
 
 	if (endpoint && endpoint == artificial) {
 		ao2_ref(endpoint, -1);
@@ -438,28 +463,28 @@ struct ast_sip_endpoint *fprs_shim_sip_rdata_endpoint(pjsip_rx_data *rdata)
 
 int fprs_shim_sip_create_response(pjsip_rx_data *rdata, int status, pjsip_tx_data **tdata)
 {
-	return ast_sip_create_response(rdata, status, NULL, tdata) == PJ_SUCCESS ? 0 : -1;
+	return sip.create_response(rdata, status, NULL, tdata) == PJ_SUCCESS ? 0 : -1;
 }
 
 void fprs_shim_sip_add_header(pjsip_tx_data *tdata, const char *name, const char *value)
 {
-	ast_sip_add_header(tdata, name, value);
+	sip.add_header(tdata, name, value);
 }
 
 int fprs_shim_sip_send_response(pjsip_rx_data *rdata, pjsip_tx_data *tdata,
 	struct ast_sip_endpoint *endpoint)
 {
-	return ast_sip_send_stateful_response(rdata, tdata, endpoint) == PJ_SUCCESS ? 0 : -1;
+	return sip.send_stateful_response(rdata, tdata, endpoint) == PJ_SUCCESS ? 0 : -1;
 }
 
 pjsip_endpoint *fprs_shim_sip_endpoint(void)
 {
-	return ast_sip_get_pjsip_endpoint();
+	return sip.get_pjsip_endpoint();
 }
 
 int fprs_shim_sip_in_pjsip_thread(int (*fn)(void *), void *data)
 {
-	return ast_sip_push_task_wait_servant(NULL, fn, data);
+	return sip.push_task_wait_servant(NULL, fn, data, __FILE__, __LINE__, __PRETTY_FUNCTION__);
 }
 #else
 int fprs_shim_have_sip(void)

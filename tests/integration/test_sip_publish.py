@@ -1,0 +1,270 @@
+"""SIP PUBLISH (RFC 3903, PIDF/RPID) sets CustomPresence, in a real Asterisk 22 with PJSIP:
+SIPp scenarios (tests/integration/sipp/publish_*.xml) through digest authentication for the
+four RFC 3903 requests, 412, 423, 403 for another endpoint's name, bad and oversized bodies,
+expiry with revert, two publishers for one name; the module with and without res_pjsip, and
+res_pjsip_pubsub unloaded under it."""
+import os
+import re
+import subprocess
+import time
+
+from helpers import LogWatch, astdb, getvar, presence_changes, requires, setvar, start
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+USERS = ("alice", "bob", "alicedesk", "watcher", "softphone")
+
+
+def pjsip_conf():
+    lines = ["[transport-udp]", "type = transport", "protocol = udp", "bind = 127.0.0.1:5060", ""]
+    for user in USERS:
+        lines += ["[%s]" % user, "type = auth", "auth_type = userpass", "username = %s" % user,
+                  "password = secret-%s" % user, "",
+                  "[%s]" % user, "type = aor", "max_contacts = 2", "remove_existing = yes", "",
+                  "[%s]" % user, "type = endpoint", "context = phones", "disallow = all",
+                  "allow = ulaw", "auth = %s" % user, "aors = %s" % user, ""]
+    return "\n".join(lines)
+
+
+PRESENCESTATE_CONF = """[sip_publish]
+enabled = yes
+min_expires = 3
+max_expires = 600
+grant = alicedesk: alice
+"""
+
+HINTS = """[general]
+static = yes
+writeprotect = yes
+
+[phones]
+exten => alice,hint,PJSIP/alice,CustomPresence:alice
+exten => softphone,hint,PJSIP/softphone,CustomPresence:softphone
+"""
+
+CONFIGS = {"pjsip.conf": pjsip_conf(), "presencestate.conf": PRESENCESTATE_CONF,
+           "extensions.conf": HINTS}
+
+
+def pidf(activity=None, note=None, basic="open"):
+    person = ""
+    if activity or note:
+        person = '<dm:person id="p">%s%s</dm:person>' % (
+            "<rpid:activities><rpid:%s/></rpid:activities>" % activity if activity else "",
+            "<dm:note>%s</dm:note>" % note if note else "")
+    return ('<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" '
+            'xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" '
+            'xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:x@127.0.0.1">'
+            '<tuple id="t"><status><basic>%s</basic></status></tuple>%s</presence>' % (basic, person))
+
+
+class Sipp:
+    """Runs SIPp scenarios of tests/integration/sipp against the instance, one port each."""
+
+    def __init__(self, ast):
+        self.ast, self.runs = ast, 0
+        os.makedirs(ast.host("sipp"), exist_ok=True)
+
+    def run(self, scenario, auth_user, password=None, timeout=40, **fill):
+        """Runs `scenario` (a file name, its @KEY@ parts filled from `fill`) as `auth_user`;
+        returns SIPp's message log. Fails with SIPp's output when the scenario fails."""
+        self.runs += 1
+        with open(os.path.join(HERE, "sipp", scenario)) as f:
+            text = f.read()
+        for key, value in fill.items():
+            text = text.replace("@%s@" % key.upper(), str(value))
+        name = "%s-%d" % (scenario[:-4], self.runs)
+        with open(self.ast.host("sipp", name + ".xml"), "w") as f:
+            f.write(text)
+        with open(self.ast.host("sipp", name + ".csv"), "w") as f:
+            f.write("SEQUENTIAL\n%s;%s\n" % (auth_user, password or "secret-" + auth_user))
+        inside = self.ast.dir + "/sipp/" + name
+        trace = inside + ".log"
+        result = subprocess.run(
+            ["chroot", self.ast.root, "sipp", "127.0.0.1:5060", "-sf", inside + ".xml",
+             "-inf", inside + ".csv", "-p", str(5070 + self.runs), "-i", "127.0.0.1", "-m", "1",
+             "-nostdin", "-skip_rlimit", "-timeout", "%ds" % timeout, "-trace_msg",
+             "-message_file", trace],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout + 20)
+        try:
+            with open(self.ast.root + trace, errors="replace") as f:
+                messages = f.read()
+        except FileNotFoundError:
+            messages = ""
+        assert result.returncode == 0, "SIPp %s failed (%d):\n%s\n%s" % (
+            scenario, result.returncode, result.stdout.decode(errors="replace")[-3000:],
+            messages[-6000:])
+        return messages
+
+    def once(self, status, auth_user, user=None, expires=600, headers=(), body="", password=None):
+        """One PUBLISH expecting `status`; returns the final response's text."""
+        if body and not any(h.lower().startswith("content-type") for h in headers):
+            headers = list(headers) + ["Content-Type: application/pidf+xml"]
+        messages = self.run("publish_once.xml", auth_user, password, status=status,
+                            user=user or auth_user, expires=expires,
+                            headers="\n".join("      " + h for h in headers), body=body)
+        return responses(messages)[-1]
+
+
+def responses(messages):
+    """The SIP responses in SIPp's message log, in order."""
+    found = []
+    for m in messages.split("\n\n----"):
+        status = re.search(r"^SIP/2\.0 \d{3}", m, re.M)
+        if status and re.search(r"^UDP message received", m, re.M):
+            found.append(m[status.start():])
+    return found
+
+
+def header(message, name):
+    found = re.search(r"^%s: *(.*)$" % re.escape(name), message, re.M | re.I)
+    return found.group(1).strip() if found else None
+
+
+def state(ami, name):
+    return getvar(ami, "CustomPresence:%s,value" % name)
+
+
+def wait_for_state(ami, name, wanted, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        now = getvar(ami, "CustomPresence:%s" % name)
+        if now == wanted:
+            return
+        assert time.monotonic() < deadline, "CustomPresence:%s is %r, waited for %r" % (name, now, wanted)
+        time.sleep(0.05)
+
+
+@requires(("module", "res_pjsip"), ("app", "sipp"))
+def test_publish_refresh_modify_412_remove_through_digest_auth():
+    with start(configs=CONFIGS) as ast:
+        ami = ast.ami()
+        assert setvar(ami, "CustomPresence:alice", "available,,At my desk")["Response"] == "Success"
+        mark = ami.mark()
+        messages = Sipp(ast).run("publish_lifecycle.xml", "alice")
+        statuses = [r.split("\n", 1)[0] for r in responses(messages)]
+        print("SIPp responses: " + " | ".join(statuses))
+        assert [s.split()[1] for s in statuses] == ["401", "200", "200", "200", "412", "200"], statuses
+        published = [r for r in responses(messages) if r.startswith("SIP/2.0 200")]
+        etags = [header(r, "SIP-ETag") for r in published]
+        assert len(set(etags)) == 4 and all(etags), etags  # a new one on every 2xx
+        print("412 exchange:\n" + [m for m in messages.split("\n\n----") if "CSeq: 5 PUBLISH" in m
+                                   and "UDP message sent" in m][-1].strip()
+              + "\n" + responses(messages)[4].strip())
+        events = presence_changes(ami, start=mark, count=4)
+        seen = [(e["Status"], e.get("Subtype", ""), e.get("Message", "")) for e in events]
+        assert seen == [("away", "away", "Lunch, back at 2"), ("away", "away", "Lunch, back at 2"),
+                        ("dnd", "on-the-phone", ""), ("available", "", "At my desk")], seen
+        assert astdb(ami)["alice"] == "available,,At my desk"
+        shown = ast.cli("presencestate show CustomPresence:alice")
+        assert "sip publish from endpoint alice" in shown, shown
+        stats = ast.cli("presencestate stats")
+        for line in ("initial", "refreshed", "modified", "removed"):
+            assert re.search(r"^\s+%s\s+1$" % line, stats, re.M), stats
+        assert re.search(r"unknown entity tag \(412\)\s+1$", stats, re.M), stats
+
+
+@requires(("module", "res_pjsip"), ("app", "sipp"))
+def test_refused_publishes_change_nothing_and_warn():
+    with start(configs=CONFIGS) as ast:
+        ami = ast.ami()
+        assert setvar(ami, "CustomPresence:alice", "available,,here")["Response"] == "Success"
+        sipp, watch = Sipp(ast), LogWatch(ast)
+        before = astdb(ami)
+        forbidden = sipp.once(403, "bob", user="alice", body=pidf("away"))
+        print("403 exchange: bob publishing alice's presence ->\n" + forbidden.strip())
+        line = watch.wait_for("PUBLISH from endpoint bob for 'alice' (CustomPresence:alice)")
+        print(line)
+        brief = sipp.once(423, "alice", expires=1, body=pidf("away"))
+        assert header(brief, "Min-Expires") == "3", brief
+        sipp.once(412, "alice", headers=["SIP-If-Match: 0123456789abcdef"])
+        sipp.once(400, "alice", body="<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple>")
+        watch.wait_for("the body is not well-formed XML")
+        sipp.once(400, "alice", body="<!DOCTYPE x [<!ENTITY a 'b'>]><presence "
+                  "xmlns='urn:ietf:params:xml:ns:pidf'/>")
+        watch.wait_for("the body holds a DOCTYPE")
+        sipp.once(413, "alice", body="<x>" + "y" * 20000 + "</x>")
+        watch.wait_for("more than max_body 16384")
+        plain = sipp.once(415, "alice", headers=["Content-Type: text/plain"], body="away")
+        assert header(plain, "Accept") == "application/pidf+xml, application/xpidf+xml", plain
+        sipp.once(488, "alice", body="<presence xmlns='urn:ietf:params:xml:ns:pidf'/>")
+        watch.wait_for("maps to no presence state")
+        # A wrong password is challenged again by res_pjsip: it never reaches the module.
+        sipp.once(401, "alice", password="wrong", body=pidf("busy"))
+        assert astdb(ami) == before, (before, astdb(ami))
+        assert state(ami, "alice") == "available,,here"
+        stats = ast.cli("presencestate stats")
+        print(stats)
+        for reason, n in (("403", 1), ("412", 1), ("423", 1), ("413", 1), ("415", 1), ("488", 1)):
+            assert re.search(r"\(%s\)\s+%d$" % (reason, n), stats, re.M), (reason, stats)
+        assert re.search(r"malformed body \(400\)\s+2$", stats, re.M), stats
+
+
+@requires(("module", "res_pjsip"), ("app", "sipp"))
+def test_expiry_reverts_and_a_second_publisher_takes_over():
+    with start(configs=CONFIGS) as ast:
+        ami = ast.ami()
+        assert setvar(ami, "CustomPresence:alice", "available,,At my desk")["Response"] == "Success"
+        sipp = Sipp(ast)
+        # The desk phone (granted alice) for 600 s, then the softphone (alice) for 4 s.
+        sipp.once(200, "alicedesk", user="alice", body=pidf("on-the-phone"))
+        assert state(ami, "alice").startswith("dnd,on-the-phone,,t(")
+        sipp.once(200, "alice", expires=4, body=pidf("away", "Coffee"))
+        assert state(ami, "alice") == "away,away,Coffee,t(4)"
+        listed = ast.cli("presencestate publications")
+        print(listed)
+        rows = [l for l in listed.splitlines() if "CustomPresence:alice" in l]
+        assert len(rows) == 2 and rows[0].startswith("*") and " alice " in rows[0], listed
+        # The softphone's runs out: the desk phone's applies (still timed to its own end).
+        wait_for_state(ami, "alice", "dnd", timeout=8)
+        assert state(ami, "alice").startswith("dnd,on-the-phone,,t(")
+        assert len([l for l in ast.cli("presencestate publications").splitlines()
+                    if "CustomPresence:alice" in l]) == 1
+        # A lone short publication of bob's reverts to what bob held before (nothing: not_set).
+        sipp.once(200, "bob", expires=3, body=pidf(basic="closed"))
+        assert state(ami, "bob") == "unavailable,,,t(3)"
+        wait_for_state(ami, "bob", "not_set", timeout=8)
+        assert "expiry of a timed state" in ast.cli("presencestate show CustomPresence:bob")
+        assert re.search(r"Publications expired\s+2$", ast.cli("presencestate stats"), re.M)
+
+
+def test_without_res_pjsip_the_module_loads_and_works_unchanged():
+    """No pjsip.conf: the harness does not load res_pjsip at all; [sip_publish] enabled = yes
+    only gets a NOTICE, and everything else works."""
+    with start(configs={"presencestate.conf": PRESENCESTATE_CONF}) as ast:
+        ami = ast.ami()
+        assert not ast.module_loaded("res_pjsip")
+        assert ast.module_loaded("func_presencestate_rs")
+        assert "res_pjsip was not running when this module" in ast.log_text()
+        assert setvar(ami, "CustomPresence:x", "away,,fine")["Response"] == "Success"
+        assert state(ami, "x") == "away,,fine"
+        assert "SIP PUBLISH is off" in ast.cli("presencestate publications")
+
+
+@requires(("module", "res_pjsip"), ("app", "sipp"))
+def test_pubsub_and_res_pjsip_unloads_while_the_service_runs():
+    with start(configs=CONFIGS) as ast:
+        ami = ast.ami()
+        sipp = Sipp(ast)
+        sipp.once(200, "alice", body=pidf("away"))
+        # res_pjsip_pubsub is not ours to hold: it unloads, and PUBLISH still sets presence.
+        out = ast.cli("module unload res_pjsip_pubsub.so")
+        print(out.strip())
+        assert not ast.module_loaded("res_pjsip_pubsub"), out
+        sipp.once(200, "bob", body=pidf("busy"))
+        assert state(ami, "bob").startswith("dnd,busy,")
+        # res_pjsip is: Asterisk refuses to unload it under us.
+        out = ast.cli("module unload res_pjsip.so")
+        print(out.strip())
+        assert ast.module_loaded("res_pjsip"), out
+        # Unloading us first stops the service; then res_pjsip goes, and we load without it.
+        ast.cli("module unload func_presencestate_rs.so")
+        assert not ast.module_loaded("func_presencestate_rs")
+        for module in ("res_pjsip_outbound_publish", "res_pjsip_publish_asterisk"):
+            ast.cli("module unload %s.so" % module)
+        ast.cli("module unload -h res_pjsip.so")
+        ast.cli("module load func_presencestate_rs.so")
+        assert ast.module_loaded("func_presencestate_rs")
+        assert state(ami, "bob").startswith("dnd,busy,"), "the states stay"
+        assert "ERROR" not in "".join(l for l in ast.log_text().splitlines(True)
+                                      if "func_presencestate_rs" in l or "src/ffi" in l)
