@@ -122,13 +122,14 @@ def header(message, name):
 
 
 def state(ami, name):
-    return getvar(ami, "CustomPresence:%s,value" % name)
+    """What CustomPresence:<name> holds in AstDB, as stored."""
+    return astdb(ami).get(name, "")
 
 
 def wait_for_state(ami, name, wanted, timeout=10):
     deadline = time.monotonic() + timeout
     while True:
-        now = getvar(ami, "CustomPresence:%s" % name)
+        now = getvar(ami, "CustomPresence:%s,value" % name)
         if now == wanted:
             return
         assert time.monotonic() < deadline, "CustomPresence:%s is %r, waited for %r" % (name, now, wanted)
@@ -139,8 +140,8 @@ def wait_for_state(ami, name, wanted, timeout=10):
 def test_publish_refresh_modify_412_remove_through_digest_auth():
     with start(configs=CONFIGS) as ast:
         ami = ast.ami()
-        assert setvar(ami, "CustomPresence:alice", "available,,At my desk")["Response"] == "Success"
         mark = ami.mark()
+        assert setvar(ami, "CustomPresence:alice", "available,,At my desk")["Response"] == "Success"
         messages = Sipp(ast).run("publish_lifecycle.xml", "alice")
         statuses = [r.split("\n", 1)[0] for r in responses(messages)]
         print("SIPp responses: " + " | ".join(statuses))
@@ -151,9 +152,9 @@ def test_publish_refresh_modify_412_remove_through_digest_auth():
         print("412 exchange:\n" + [m for m in messages.split("\n\n----") if "CSeq: 5 PUBLISH" in m
                                    and "UDP message sent" in m][-1].strip()
               + "\n" + responses(messages)[4].strip())
-        events = presence_changes(ami, start=mark, count=4)
+        events = presence_changes(ami, start=mark, count=5)
         seen = [(e["Status"], e.get("Subtype", ""), e.get("Message", "")) for e in events]
-        assert seen == [("away", "away", "Lunch, back at 2"), ("away", "away", "Lunch, back at 2"),
+        assert seen == [("available", "", "At my desk"), ("away", "away", "Lunch, back at 2"), ("away", "away", "Lunch, back at 2"),
                         ("dnd", "on-the-phone", ""), ("available", "", "At my desk")], seen
         assert astdb(ami)["alice"] == "available,,At my desk"
         shown = ast.cli("presencestate show CustomPresence:alice")
@@ -180,7 +181,9 @@ def test_refused_publishes_change_nothing_and_warn():
         sipp.once(412, "alice", headers=["SIP-If-Match: 0123456789abcdef"])
         sipp.once(400, "alice", body="<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple>")
         watch.wait_for("the body is not well-formed XML")
-        sipp.once(400, "alice", body="<!DOCTYPE x [<!ENTITY a 'b'>]><presence "
+        # (SIPp reads [...] as its own keywords: a DTD with an internal subset cannot be sent,
+        # the unit tests have the billion laughs.)
+        sipp.once(400, "alice", body="<!DOCTYPE presence SYSTEM 'pidf.dtd'><presence "
                   "xmlns='urn:ietf:params:xml:ns:pidf'/>")
         watch.wait_for("the body holds a DOCTYPE")
         sipp.once(413, "alice", body="<x>" + "y" * 20000 + "</x>")
@@ -241,30 +244,39 @@ def test_without_res_pjsip_the_module_loads_and_works_unchanged():
         assert "SIP PUBLISH is off" in ast.cli("presencestate publications")
 
 
+def use_count(ast, module):
+    for line in ast.cli("module show like " + module).splitlines():
+        fields = line.split()
+        if fields and fields[0] == module + ".so":
+            return int(fields[-3])  # Module, Description, Use Count, Status, Support Level
+    raise AssertionError("%s not listed" % module)
+
+
 @requires(("module", "res_pjsip"), ("app", "sipp"))
-def test_pubsub_and_res_pjsip_unloads_while_the_service_runs():
+def test_res_pjsip_stays_while_the_service_runs_and_pubsub_is_not_held():
+    """Asterisk counts us as res_pjsip's user (optional_modules): it refuses to unload res_pjsip
+    under the service. Unloading us unregisters the service (a PUBLISH then gets
+    res_pjsip_pubsub's stock 489, no callback of ours is left), and loading us again brings it
+    back. res_pjsip_pubsub, which we do not use, is not held. (The loader gives back our
+    reference on res_pjsip only when our library is dlclosed: module_destroy.)"""
     with start(configs=CONFIGS) as ast:
         ami = ast.ami()
-        sipp = Sipp(ast)
-        sipp.once(200, "alice", body=pidf("away"))
-        # res_pjsip_pubsub is not ours to hold: it unloads, and PUBLISH still sets presence.
-        out = ast.cli("module unload res_pjsip_pubsub.so")
-        print(out.strip())
-        assert not ast.module_loaded("res_pjsip_pubsub"), out
-        sipp.once(200, "bob", body=pidf("busy"))
+        Sipp(ast).once(200, "bob", body=pidf("busy"))
         assert state(ami, "bob").startswith("dnd,busy,")
-        # res_pjsip is: Asterisk refuses to unload it under us.
+        with_us = (use_count(ast, "res_pjsip"), use_count(ast, "res_pjsip_pubsub"))
         out = ast.cli("module unload res_pjsip.so")
-        print(out.strip())
-        assert ast.module_loaded("res_pjsip"), out
-        # Unloading us first stops the service; then res_pjsip goes, and we load without it.
+        print("module unload res_pjsip.so -> " + out.strip())
+        assert ast.module_loaded("res_pjsip") and "Unable to unload" in out, out
         ast.cli("module unload func_presencestate_rs.so")
         assert not ast.module_loaded("func_presencestate_rs")
-        for module in ("res_pjsip_outbound_publish", "res_pjsip_publish_asterisk"):
-            ast.cli("module unload %s.so" % module)
-        ast.cli("module unload -h res_pjsip.so")
+        without_us = (use_count(ast, "res_pjsip"), use_count(ast, "res_pjsip_pubsub"))
+        print("use counts (res_pjsip, res_pjsip_pubsub): with us %s, without %s" % (with_us, without_us))
+        assert without_us[1] == with_us[1], (with_us, without_us)
+        # A PUBLISH now gets res_pjsip_pubsub's stock answer, 489 Bad Event.
+        Sipp(ast).once(489, "bob", body=pidf("away"))
         ast.cli("module load func_presencestate_rs.so")
         assert ast.module_loaded("func_presencestate_rs")
-        assert state(ami, "bob").startswith("dnd,busy,"), "the states stay"
-        assert "ERROR" not in "".join(l for l in ast.log_text().splitlines(True)
-                                      if "func_presencestate_rs" in l or "src/ffi" in l)
+        Sipp(ast).once(200, "bob", body=pidf("away"))
+        assert state(ami, "bob").startswith("away,away,")
+        errors = [l for l in ast.log_text().splitlines() if "ERROR[" in l and "src/ffi" in l]
+        assert not errors, errors
