@@ -65,9 +65,10 @@ class Sipp:
         self.ast, self.runs = ast, 0
         os.makedirs(ast.host("sipp"), exist_ok=True)
 
-    def run(self, scenario, auth_user, password=None, timeout=40, **fill):
-        """Runs `scenario` (a file name, its @KEY@ parts filled from `fill`) as `auth_user`;
-        returns SIPp's message log. Fails with SIPp's output when the scenario fails."""
+    def start(self, scenario, auth_user, password=None, fields=(), timeout=40, **fill):
+        """Starts `scenario` (a file name, its @KEY@ parts filled from `fill`) as `auth_user`
+        ([field0], password [field1], `fields` from [field2] on); returns (process, host
+        path of its message log)."""
         self.runs += 1
         with open(os.path.join(HERE, "sipp", scenario)) as f:
             text = f.read()
@@ -77,24 +78,34 @@ class Sipp:
         with open(self.ast.host("sipp", name + ".xml"), "w") as f:
             f.write(text)
         with open(self.ast.host("sipp", name + ".csv"), "w") as f:
-            f.write("SEQUENTIAL\n%s;%s\n" % (auth_user, password or "secret-" + auth_user))
+            f.write("SEQUENTIAL\n%s\n" % ";".join(
+                [auth_user, password or "secret-" + auth_user] + list(fields)))
         inside = self.ast.dir + "/sipp/" + name
-        trace = inside + ".log"
-        result = subprocess.run(
+        process = subprocess.Popen(
             ["chroot", self.ast.root, "sipp", "127.0.0.1:5060", "-sf", inside + ".xml",
              "-inf", inside + ".csv", "-p", str(5070 + self.runs), "-i", "127.0.0.1", "-m", "1",
-             "-nostdin", "-skip_rlimit", "-timeout", "%ds" % timeout, "-trace_msg",
-             "-message_file", trace],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout + 20)
+             "-nostdin", "-skip_rlimit", "-timeout", "%ds" % timeout, "-trace_msg", "-aa",
+             "-message_file", inside + ".log"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return process, self.ast.root + inside + ".log"
+
+    def run(self, scenario, auth_user, password=None, timeout=40, **fill):
+        """Runs `scenario` to its end (see `start`); returns SIPp's message log. Fails with
+        SIPp's output when the scenario fails."""
+        process, trace = self.start(scenario, auth_user, password, timeout=timeout, **fill)
+        self.finish(process, trace, scenario, timeout + 20)
+        return read(trace)
+
+    def finish(self, process, trace, scenario, timeout):
         try:
-            with open(self.ast.root + trace, errors="replace") as f:
-                messages = f.read()
-        except FileNotFoundError:
-            messages = ""
-        assert result.returncode == 0, "SIPp %s failed (%d):\n%s\n%s" % (
-            scenario, result.returncode, result.stdout.decode(errors="replace")[-3000:],
+            output, _ = process.communicate(timeout=timeout)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        messages = read(trace)
+        assert process.returncode == 0, "SIPp %s failed (%d):\n%s\n%s" % (
+            scenario, process.returncode, output.decode(errors="replace")[-3000:],
             messages[-6000:])
-        return messages
 
     def once(self, status, auth_user, user=None, expires=600, headers=(), body="", password=None):
         """One PUBLISH expecting `status`; returns the final response's text."""
@@ -104,6 +115,14 @@ class Sipp:
                             user=user or auth_user, expires=expires,
                             headers="\n".join("      " + h for h in headers), body=body)
         return responses(messages)[-1]
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 def responses(messages):

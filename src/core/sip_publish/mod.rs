@@ -9,7 +9,8 @@
 //! - RFC 3903's entity tags, refresh / modify / remove and the expiry limits (here),
 //! - several publications of one name (`table`): the most recently modified active one
 //!   sets it; when it ends, the next one does; when none is left, the name reverts to what it
-//!   held before the first.
+//!   held before the first. A new initial PUBLISH from the same device (endpoint and contact,
+//!   or source address when there is no Contact) replaces that device's earlier ones.
 //!
 //! A publication's state is written as a timed state (`t(<seconds left>)`): the store's
 //! expiry reverts it when the publication runs out, also after a restart and on every server
@@ -372,6 +373,8 @@ impl Service {
             Ok(found) => found,
             Err(refusal) => return refusal,
         };
+        // The same device (endpoint and contact) publishing anew replaces what it published.
+        table.remove_device(request.endpoint, &name, request.contact);
         let etag = table.new_etag();
         let modified = table.next_modified();
         let publication = Publication {

@@ -189,6 +189,26 @@ impl Table {
         Some(publication)
     }
 
+    /// Removes the publications of `endpoint` for `name` from `contact` (one device); returns
+    /// how many. A phone that forgets its entity tag (baresip sends each status change as a
+    /// new initial PUBLISH) would otherwise leave its older states behind, to come back when
+    /// the newest ends.
+    pub fn remove_device(&mut self, endpoint: &[u8], name: &[u8], contact: &[u8]) -> usize {
+        let same: Vec<String> = self
+            .by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|etag| self.by_etag.get(etag))
+            .filter(|p| p.endpoint == endpoint && p.contact == contact)
+            .map(|p| p.etag.clone())
+            .collect();
+        for etag in &same {
+            self.remove(etag);
+        }
+        same.len()
+    }
+
     /// Removes the publications expired at `now_ms`; returns how many.
     pub fn purge(&mut self, now_ms: u64) -> usize {
         if now_ms < self.earliest_ms {
@@ -272,6 +292,17 @@ mod tests {
         assert_eq!(table.len(), 1);
         assert_eq!(table.remove(&desk).unwrap().endpoint, b"desk");
         assert!(table.is_empty() && !table.has_name(b"alice"));
+    }
+
+    #[test]
+    fn a_devices_new_publication_replaces_its_older_ones_only() {
+        let mut table = Table::default();
+        publication(&mut table, "alice", "alice", 10_000);
+        publication(&mut table, "alice", "bob", 10_000);
+        publication(&mut table, "desk", "alice", 10_000);
+        assert_eq!(table.remove_device(b"alice", b"alice", b"sip:x"), 1);
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.winner(b"alice", 0).unwrap().endpoint, b"desk");
     }
 
     #[test]
