@@ -61,8 +61,9 @@ def pidf(activity=None, note=None, basic="open"):
 class Sipp:
     """Runs SIPp scenarios of tests/integration/sipp against the instance, one port each."""
 
-    def __init__(self, ast):
-        self.ast, self.runs = ast, 0
+    def __init__(self, ast, launcher=()):
+        """`launcher`: a command prefix to run SIPp where that Asterisk is (a cluster node)."""
+        self.ast, self.runs, self.launcher = ast, 0, list(launcher)
         os.makedirs(ast.host("sipp"), exist_ok=True)
 
     def start(self, scenario, auth_user, password=None, fields=(), timeout=40, **fill):
@@ -82,7 +83,7 @@ class Sipp:
                 [auth_user, password or "secret-" + auth_user] + list(fields)))
         inside = self.ast.dir + "/sipp/" + name
         process = subprocess.Popen(
-            ["chroot", self.ast.root, "sipp", "127.0.0.1:5060", "-sf", inside + ".xml",
+            self.launcher + ["chroot", self.ast.root, "sipp", "127.0.0.1:5060", "-sf", inside + ".xml",
              "-inf", inside + ".csv", "-p", str(5070 + self.runs), "-i", "127.0.0.1", "-m", "1",
              "-nostdin", "-skip_rlimit", "-timeout", "%ds" % timeout, "-trace_msg", "-aa",
              "-message_file", inside + ".log"],
