@@ -47,7 +47,7 @@ def scenario():
     ast.start(timeout=900)
     print("Asterisk with PJSIP under valgrind booted in %.0fs" % (time.monotonic() - started), flush=True)
     ami = ast.ami(timeout=120)
-    sipp = publish.Sipp(ast)
+    sipp = publish.Sipp(ast, retrans_ms=10000)
     steps = []
 
     def step(name, fn):
@@ -55,7 +55,7 @@ def scenario():
         steps.append(name)
 
     step("initial, refresh, modify, 412, remove (digest auth)", lambda: sipp.run(
-        "publish_lifecycle.xml", "alice", timeout=120))
+        "publish_lifecycle.xml", "alice", timeout=300))
     step("refused: 403, 413, malformed XML, 415", lambda: (
         sipp.once(403, "bob", user="alice", body=publish.pidf("away")),
         sipp.once(413, "alice", body="<x>" + "y" * 20000 + "</x>"),
