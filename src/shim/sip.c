@@ -93,6 +93,14 @@ static pj_bool_t on_rx_request(pjsip_rx_data *rdata)
 	pjsip_tx_data *tdata;
 
 	if (!rdata_layout_ok(rdata)) {
+		static int said;
+
+		if (!said) {
+			said = 1;
+			ast_log(LOG_ERROR, "A received SIP message does not lie where these pjproject headers "
+				"put it (built against headers configured otherwise than this libasteriskpj?): "
+				"SIP PUBLISH is left to Asterisk. Rebuild with scripts/pjproject-headers.\n");
+		}
 		return PJ_FALSE;
 	}
 	msg = rdata->msg_info.msg;

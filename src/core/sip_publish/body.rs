@@ -90,6 +90,9 @@ pub enum BodyError {
     WrongRoot(String),
     BadBasic(String),
     NoteTooLong(usize),
+    /// A character XML 1.0 does not allow (a control character, U+FFFE, U+FFFF), raw or as
+    /// a character reference.
+    BadChar(u32),
 }
 
 impl fmt::Display for BodyError {
@@ -110,6 +113,9 @@ impl fmt::Display for BodyError {
             ),
             BodyError::NoteTooLong(len) => {
                 write!(f, "its note is {len} bytes long, more than {MAX_NOTE}")
+            }
+            BodyError::BadChar(code) => {
+                write!(f, "the body holds U+{code:04X}, which XML does not allow")
             }
         }
     }
@@ -167,9 +173,27 @@ impl Seen {
     }
 }
 
+/// Whether XML 1.0 allows `c` in a document (its `Char` production).
+fn xml_char(c: char) -> bool {
+    !matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+fn checked_char(c: char) -> Result<char, BodyError> {
+    if xml_char(c) {
+        Ok(c)
+    } else {
+        Err(BodyError::BadChar(u32::from(c)))
+    }
+}
+
 /// Parses a body of `format`.
 pub fn parse(format: Format, body: &[u8]) -> Result<Published, BodyError> {
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    // quick-xml passes raw control characters through: refused here, so no NUL or escape
+    // sequence reaches a note.
+    if let Some(bad) = text.chars().find(|&c| !xml_char(c)) {
+        return Err(BodyError::BadChar(u32::from(bad)));
+    }
     let mut reader = NsReader::from_str(text);
     reader.config_mut().check_end_names = true;
     match format {
@@ -270,7 +294,10 @@ fn walk(
             }
             Event::GeneralRef(ref r) => {
                 let ch = if r.is_char_ref() {
-                    r.resolve_char_ref().map_err(xml_error)?
+                    r.resolve_char_ref()
+                        .map_err(xml_error)?
+                        .map(checked_char)
+                        .transpose()?
                 } else {
                     Some(entity_text(r)?)
                 };
@@ -545,6 +572,15 @@ mod tests {
             "x".repeat(MAX_NOTE + 1)
         );
         assert_eq!(pidf(&long), Err(BodyError::NoteTooLong(MAX_NOTE + 1)));
+        let ns = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf">"#;
+        assert_eq!(
+            pidf(&format!("{ns}<note>a\u{0}b</note></presence>")),
+            Err(BodyError::BadChar(0))
+        );
+        assert_eq!(
+            pidf(&format!("{ns}<note>a&#x1b;[31m</note></presence>")),
+            Err(BodyError::BadChar(0x1b))
+        );
         assert!(
             pidf(r#"<presence xmlns="urn:ietf:params:xml:ns:pidf"/><presence xmlns="urn:ietf:params:xml:ns:pidf"/>"#)
                 .is_err(),
