@@ -257,18 +257,25 @@ fn parse_device_state(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>)
     map
 }
 
+/// A setting of the file at `line`, for the tests of each section's parser.
+#[cfg(test)]
+pub(crate) fn setting<'a>(
+    section: &'a str,
+    key: &'a str,
+    value: &'a str,
+    line: u32,
+) -> Setting<'a> {
+    Setting {
+        section: section.as_bytes(),
+        key: key.as_bytes(),
+        value: value.as_bytes(),
+        line,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn setting<'a>(section: &'a str, key: &'a str, value: &'a str, line: u32) -> Setting<'a> {
-        Setting {
-            section: section.as_bytes(),
-            key: key.as_bytes(),
-            value: value.as_bytes(),
-            line,
-        }
-    }
 
     #[test]
     fn no_settings_means_defaults() {

@@ -313,16 +313,7 @@ pub fn parse_activities(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::parse as parse_file;
-
-    fn setting<'a>(section: &'a str, key: &'a str, value: &'a str, line: u32) -> Setting<'a> {
-        Setting {
-            section: section.as_bytes(),
-            key: key.as_bytes(),
-            value: value.as_bytes(),
-            line,
-        }
-    }
+    use crate::core::config::{parse as parse_file, setting};
 
     #[test]
     fn off_by_default_with_the_documented_defaults() {
