@@ -67,6 +67,7 @@ class Sipp:
         valgrind, whose late answer to a retransmission would come as an unexpected one)."""
         self.ast, self.runs, self.launcher = ast, 0, list(launcher)
         self.retrans_ms = retrans_ms
+        self.last_counts = ""       # SIPp's per-message counts of the last scenario finished
         os.makedirs(ast.host("sipp"), exist_ok=True)
 
     def start(self, scenario, auth_user, password=None, fields=(), timeout=40, **fill):
@@ -108,6 +109,10 @@ class Sipp:
             if process.poll() is None:
                 process.kill()
         messages = read(trace)
+        text = output.decode(errors="replace")
+        self.last_counts = "\n".join(l.rstrip() for l in text.splitlines()
+                                     if re.search(r"-{5,}>|<-{5,}|Messages\s+Retrans|Pause \[", l)
+                                     )[-3000:]
         assert process.returncode == 0, "SIPp %s failed (%d):\n%s\n%s" % (
             scenario, process.returncode, output.decode(errors="replace")[-3000:],
             messages[-6000:])
@@ -166,7 +171,9 @@ def test_publish_refresh_modify_412_remove_through_digest_auth():
         ami = ast.ami()
         mark = ami.mark()
         assert setvar(ami, "CustomPresence:alice", "available,,At my desk")["Response"] == "Success"
-        messages = Sipp(ast).run("publish_lifecycle.xml", "alice")
+        sipp = Sipp(ast)
+        messages = sipp.run("publish_lifecycle.xml", "alice")
+        print("SIPp's counts:\n" + sipp.last_counts)
         statuses = [r.split("\n", 1)[0] for r in responses(messages)]
         print("SIPp responses: " + " | ".join(statuses))
         assert [s.split()[1] for s in statuses] == ["401", "200", "200", "200", "412", "200"], statuses
@@ -282,7 +289,8 @@ def test_res_pjsip_stays_while_the_service_runs_and_pubsub_is_not_held():
     under the service. Unloading us unregisters the service (a PUBLISH then gets
     res_pjsip_pubsub's stock 489, no callback of ours is left), and loading us again brings it
     back. res_pjsip_pubsub, which we do not use, is not held. (The loader gives back our
-    reference on res_pjsip only when our library is dlclosed: module_destroy.)"""
+    reference on res_pjsip only when it destroys our module entry, module_destroy; after
+    `module unload` the entry stays, Not Running, and so does the reference.)"""
     with start(configs=CONFIGS) as ast:
         ami = ast.ami()
         Sipp(ast).once(200, "bob", body=pidf("busy"))
@@ -304,3 +312,6 @@ def test_res_pjsip_stays_while_the_service_runs_and_pubsub_is_not_held():
         assert state(ami, "bob").startswith("away,away,")
         errors = [l for l in ast.log_text().splitlines() if "ERROR[" in l and "src/ffi" in l]
         assert not errors, errors
+    without = dict(CONFIGS, **{"modules.conf": "noload => func_presencestate_rs.so\n"})
+    with start(configs=without) as ast:
+        assert use_count(ast, "res_pjsip") == with_us[0] - 1, "the one reference is ours"

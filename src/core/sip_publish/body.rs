@@ -252,6 +252,12 @@ fn walk(
                 if stack.len() >= MAX_DEPTH {
                     return Err(BodyError::TooDeep);
                 }
+                if e.local_name().as_ref().is_empty() {
+                    // quick-xml takes `<r: busy/>` as an element with a prefix and no name.
+                    return Err(BodyError::Xml(
+                        "an element has no name after its prefix".into(),
+                    ));
+                }
                 let (scope, text) = start(&ns, e, &stack, seen)?
                     .unwrap_or((stack.last().copied().unwrap_or(Scope::Other), false));
                 if !empty {
@@ -573,6 +579,12 @@ mod tests {
         );
         assert_eq!(pidf(&long), Err(BodyError::NoteTooLong(MAX_NOTE + 1)));
         let ns = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf">"#;
+        assert!(matches!(
+            pidf(&format!(
+                "{ns}<r:  busy xmlns:r='urn:ietf:params:xml:ns:pidf:rpid'/></presence>"
+            )),
+            Err(BodyError::Xml(_))
+        ));
         assert_eq!(
             pidf(&format!("{ns}<note>a\u{0}b</note></presence>")),
             Err(BodyError::BadChar(0))
