@@ -101,11 +101,17 @@ impl fmt::Display for BodyError {
             BodyError::NotUtf8 => write!(f, "the body is not UTF-8"),
             BodyError::Xml(error) => write!(f, "the body is not well-formed XML: {error}"),
             BodyError::Doctype => write!(f, "the body holds a DOCTYPE (DTDs are not accepted)"),
-            BodyError::Entity(name) => {
-                write!(f, "the body refers to the undeclared entity '&{name};'")
-            }
+            BodyError::Entity(name) => write!(
+                f,
+                "the body refers to the undeclared entity '&{};'",
+                super::super::shown(name.as_bytes())
+            ),
             BodyError::TooDeep => write!(f, "the body nests elements deeper than {MAX_DEPTH}"),
-            BodyError::WrongRoot(root) => write!(f, "the body's root element is {root}"),
+            BodyError::WrongRoot(root) => write!(
+                f,
+                "the body's root element is {}",
+                super::super::shown(root.as_bytes())
+            ),
             BodyError::BadBasic(text) => write!(
                 f,
                 "a <basic> status is '{}', not open or closed",
@@ -202,8 +208,9 @@ pub fn parse(format: Format, body: &[u8]) -> Result<Published, BodyError> {
     }
 }
 
+/// quick-xml's error text, which quotes names from the body: cut as log lines quote user text.
 fn xml_error(error: impl fmt::Display) -> BodyError {
-    BodyError::Xml(error.to_string())
+    BodyError::Xml(super::super::shown(error.to_string().as_bytes()))
 }
 
 fn in_ns(ns: &ResolveResult<'_>, uri: &str) -> bool {
