@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SIPP = os.path.join(HERE, "sipp")
 INTEGRATION = os.path.join(HERE, "..", "tests", "integration", "sipp")
 
-FULL = {"users": 50, "calls": 5000, "window": 20, "rounds": 3, "latency_publishes": 200,
+FULL = {"users": 50, "calls": 20000, "window": 20, "rounds": 5, "latency_publishes": 200,
         "latency_gap_ms": 50}
 QUICK = {"users": 5, "calls": 300, "window": 10, "rounds": 1, "latency_publishes": 20,
          "latency_gap_ms": 50}
