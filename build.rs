@@ -7,15 +7,24 @@
 //! With the `cluster` feature, the CPG types come from `corosync/cpg.h` (libcpg-dev), found in
 //! COROSYNC_INCLUDE_DIR (default: ASTERISK_INCLUDE_DIR, then `/usr/include`). Only types:
 //! libcpg itself is opened at run time when `[cluster] enabled = yes` (see src/ffi/cluster_cpg.rs).
+//!
+//! With the `sip` feature, the shim also includes res_pjsip.h, hence pjproject's headers, which
+//! asterisk-dev does not ship: PJPROJECT_DIR names a directory holding `include/` (pjproject's
+//! headers configured exactly as the running Asterisk's libasteriskpj was built) and `cflags`
+//! (the flags Asterisk compiles its PJSIP modules with), as scripts/pjproject-headers makes
+//! it. src/shim/sip.c refuses at compile time headers configured otherwise.
 use std::env;
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "include/func_presencestate_rs.h";
 const SHIM: &str = "src/shim/shim.c";
+const SIP_SHIM: &str = "src/shim/sip.c";
 
 fn main() {
     println!("cargo:rerun-if-env-changed=ASTERISK_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=COROSYNC_INCLUDE_DIR");
+    println!("cargo:rerun-if-env-changed=PJPROJECT_DIR");
+    println!("cargo:rerun-if-changed={SIP_SHIM}");
     println!("cargo:rerun-if-changed={HEADER}");
     println!("cargo:rerun-if-changed={SHIM}");
     if env::var_os("CARGO_FEATURE_ASTERISK").is_none() {
@@ -23,10 +32,13 @@ fn main() {
     }
     let include = asterisk_include_dir();
     let cluster = env::var_os("CARGO_FEATURE_CLUSTER").is_some();
-    compile_shim(&include, cluster);
-    generate_bindings(&include, cluster);
+    let pjproject = env::var_os("CARGO_FEATURE_SIP").map(|_| pjproject());
+    compile_shim(&include, cluster, pjproject.as_ref());
+    generate_bindings(&include, cluster, pjproject.is_some());
     if cluster {
         generate_cpg_bindings(&include);
+    }
+    if cluster || pjproject.is_some() {
         // dlopen and dlsym: in libc since glibc 2.34, in libdl before (an empty stub after).
         println!("cargo:rustc-link-lib=dl");
     }
@@ -75,6 +87,52 @@ fn asterisk_include_dir() -> PathBuf {
     dir
 }
 
+/// pjproject's configured headers and the defines Asterisk compiles its PJSIP modules with.
+struct Pjproject {
+    include: PathBuf,
+    defines: Vec<(String, String)>,
+}
+
+fn pjproject() -> Pjproject {
+    let Some(dir) = env::var_os("PJPROJECT_DIR").map(PathBuf::from) else {
+        panic!(
+            "the `sip` feature needs PJPROJECT_DIR: a directory holding pjproject's headers \
+             configured as Asterisk built libasteriskpj (include/) and its flags (cflags); \
+             `scripts/pjproject-headers` makes it for Debian's Asterisk and prints its path \
+             (scripts/build-module sets it). Or build without SIP PUBLISH: \
+             --no-default-features --features asterisk,cluster"
+        )
+    };
+    let include = dir.join("include");
+    let cflags = std::fs::read_to_string(dir.join("cflags")).unwrap_or_default();
+    if !include.join("pjsip.h").is_file()
+        || !include.join("pj/config_site.h").is_file()
+        || !include.join("pj/compat/os_auto.h").is_file()
+        || !cflags.contains("-DPJ_AUTOCONF=1")
+    {
+        panic!(
+            "PJPROJECT_DIR={} holds no configured pjproject (include/pjsip.h, \
+             include/pj/config_site.h, include/pj/compat/os_auto.h and a cflags file with \
+             -DPJ_AUTOCONF=1): make it with scripts/pjproject-headers",
+            dir.display()
+        );
+    }
+    println!("cargo:rerun-if-changed={}", dir.join("cflags").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        include.join("pj/config_site.h").display()
+    );
+    let defines = cflags
+        .split_whitespace()
+        .filter_map(|flag| flag.strip_prefix("-D"))
+        .map(|define| match define.split_once('=') {
+            Some((name, value)) => (name.to_string(), value.to_string()),
+            None => (define.to_string(), "1".to_string()),
+        })
+        .collect();
+    Pjproject { include, defines }
+}
+
 /// Asterisk's build system passes the module's name and self symbol with -D.
 const MODULE_DEFINES: [(&str, &str); 3] = [
     ("AST_MODULE", "\"func_presencestate_rs\""),
@@ -85,7 +143,7 @@ const MODULE_DEFINES: [(&str, &str); 3] = [
     ("_GNU_SOURCE", "1"),
 ];
 
-fn compile_shim(include: &Path, cluster: bool) {
+fn compile_shim(include: &Path, cluster: bool, pjproject: Option<&Pjproject>) {
     let mut build = cc::Build::new();
     build
         .file(SHIM)
@@ -99,10 +157,19 @@ fn compile_shim(include: &Path, cluster: bool) {
     if cluster {
         build.define("FPRS_CLUSTER", "1");
     }
+    if let Some(pjproject) = pjproject {
+        build
+            .file(SIP_SHIM)
+            .include(&pjproject.include)
+            .define("FPRS_SIP", "1");
+        for (name, value) in &pjproject.defines {
+            build.define(name, value.as_str());
+        }
+    }
     build.compile("fprs_shim");
 }
 
-fn generate_bindings(include: &Path, cluster: bool) {
+fn generate_bindings(include: &Path, cluster: bool, sip: bool) {
     let mut builder = bindgen::Builder::default()
         .header(HEADER)
         .clang_arg(format!("-I{}", include.display()))
@@ -130,6 +197,13 @@ fn generate_bindings(include: &Path, cluster: bool) {
     }
     if cluster {
         builder = builder.clang_arg("-DFPRS_CLUSTER=1");
+    }
+    if sip {
+        builder = builder
+            .clang_arg("-DFPRS_SIP=1")
+            .allowlist_type("fprs_sip_(request|response)")
+            .allowlist_function("fprs_sip_publish|fprs_cli_publications")
+            .blocklist_function("fprs_shim_sip_(register_service|unregister_service|rdata_endpoint|create_response|add_header|send_response|endpoint|in_pjsip_thread)");
     }
     let bindings = builder.generate().unwrap_or_else(|e| {
         panic!("bindgen failed on {HEADER} ({e}); it needs libclang: install `libclang-dev`")

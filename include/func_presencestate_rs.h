@@ -69,6 +69,46 @@ enum ast_test_result_state fprs_test_base64(struct ast_test *test);
 enum ast_test_result_state fprs_test_long_values(struct ast_test *test);
 enum ast_test_result_state fprs_test_read_after_write(struct ast_test *test);
 
+#ifdef FPRS_SIP
+/* A PUBLISH with Event: presence from an identified endpoint, as src/shim/sip.c extracts it:
+ * byte ranges into pjsip's message (not NUL-terminated; a NULL pointer has length 0). */
+struct fprs_sip_request {
+	const char *endpoint;
+	size_t endpoint_len;
+	const char *event;
+	size_t event_len;
+	int sip_uri;            /* the Request-URI is sip: or sips:; user is its user part */
+	const char *user;
+	size_t user_len;
+	int has_if_match;
+	const char *if_match;
+	size_t if_match_len;
+	int has_expires;
+	const char *expires;
+	size_t expires_len;
+	const char *content_type;
+	size_t content_type_len;
+	int has_body;
+	const char *body;
+	size_t body_len;
+	const char *contact;    /* the Contact header's value, else the source address */
+	size_t contact_len;
+};
+
+/* The answer Rust fills in: headers with a negative value or an empty etag are left out. */
+struct fprs_sip_response {
+	int status;
+	char etag[64];
+	int expires;
+	int min_expires;
+	const char *accept;     /* a static string, or NULL */
+};
+
+/* 1: answer with *resp; 0: not ours (another event package, or [sip_publish] is off). */
+int fprs_sip_publish(const struct fprs_sip_request *req, struct fprs_sip_response *resp);
+int fprs_cli_publications(int fd, int argc, const char *const *argv);
+#endif
+
 /* ---- Implemented in the C shim ------------------------------------------------------------ */
 
 /* ast_log at level (__LOG_WARNING, ...) of len bytes of msg, never as a format. */
@@ -111,5 +151,35 @@ int fprs_shim_publish_presence(enum ast_presence_state state, const char *provid
 /* Fills the fields of a presence-state message; -1 for any other message type. */
 int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_state *state,
 	const char **provider, const char **subtype, const char **message);
+
+/* ---- Optional Asterisk APIs (shim.c: looked up at load, absent when their module is) ------- */
+
+/* Looks up every res_pjsip function the SIP PUBLISH service uses; whether all are there (0
+ * without the `sip` feature). Called at load, once res_pjsip (optional_modules) started. */
+int fprs_shim_have_sip(void);
+#ifdef FPRS_SIP
+struct pjsip_rx_data;
+struct pjsip_tx_data;
+struct pjsip_module;
+struct pjsip_endpoint;
+struct ast_sip_endpoint;
+int fprs_shim_sip_register_service(struct pjsip_module *module);
+void fprs_shim_sip_unregister_service(struct pjsip_module *module);
+/* The endpoint res_pjsip identified for rdata (a reference), or NULL for none or the
+ * artificial endpoint of an unidentified request. */
+struct ast_sip_endpoint *fprs_shim_sip_rdata_endpoint(struct pjsip_rx_data *rdata);
+int fprs_shim_sip_create_response(struct pjsip_rx_data *rdata, int status, struct pjsip_tx_data **tdata);
+void fprs_shim_sip_add_header(struct pjsip_tx_data *tdata, const char *name, const char *value);
+int fprs_shim_sip_send_response(struct pjsip_rx_data *rdata, struct pjsip_tx_data *tdata,
+	struct ast_sip_endpoint *endpoint);
+struct pjsip_endpoint *fprs_shim_sip_endpoint(void);
+/* Runs fn(data) in a PJSIP servant thread (pjlib needs its threads registered). */
+int fprs_shim_sip_in_pjsip_thread(int (*fn)(void *), void *data);
+
+/* src/shim/sip.c: checks the headers' layouts against the running libasteriskpj, then
+ * registers the PUBLISH service. NULL on success, else why not. */
+const char *fprs_shim_sip_register(void);
+void fprs_shim_sip_unregister(void);
+#endif
 
 #endif

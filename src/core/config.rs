@@ -8,6 +8,7 @@
 use super::cluster::config::{self as cluster_config, ClusterConfig};
 use super::device_state::{DeviceState, DeviceStateMap};
 use super::shown;
+use super::sip_publish::config::{self as sip_publish_config, SipPublishConfig};
 use super::state::PresenceState;
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -32,6 +33,8 @@ pub struct Config {
     pub device_state: DeviceStateMap,
     /// `[cluster]`: sharing every state with other servers through Corosync CPG.
     pub cluster: ClusterConfig,
+    /// `[sip_publish]` and `[sip_publish_activities]`: presence from the phones' PUBLISH.
+    pub sip_publish: SipPublishConfig,
 }
 
 /// `[general]`.
@@ -193,6 +196,12 @@ pub fn parse(settings: &[Setting<'_>]) -> (Config, Vec<ConfigWarning>) {
             b"general" => config.general = parse_general(&lines, &mut warnings),
             b"device_state" => config.device_state = parse_device_state(&lines, &mut warnings),
             b"cluster" => config.cluster = cluster_config::parse(&lines, &mut warnings),
+            b"sip_publish" => {
+                sip_publish_config::parse(&lines, &mut config.sip_publish, &mut warnings)
+            }
+            b"sip_publish_activities" => {
+                sip_publish_config::parse_activities(&lines, &mut config.sip_publish, &mut warnings)
+            }
             _ => warnings.extend(
                 lines
                     .iter()
@@ -248,18 +257,25 @@ fn parse_device_state(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>)
     map
 }
 
+/// A setting of the file at `line`, for the tests of each section's parser.
+#[cfg(test)]
+pub(crate) fn setting<'a>(
+    section: &'a str,
+    key: &'a str,
+    value: &'a str,
+    line: u32,
+) -> Setting<'a> {
+    Setting {
+        section: section.as_bytes(),
+        key: key.as_bytes(),
+        value: value.as_bytes(),
+        line,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn setting<'a>(section: &'a str, key: &'a str, value: &'a str, line: u32) -> Setting<'a> {
-        Setting {
-            section: section.as_bytes(),
-            key: key.as_bytes(),
-            value: value.as_bytes(),
-            line,
-        }
-    }
 
     #[test]
     fn no_settings_means_defaults() {

@@ -29,11 +29,14 @@
 //!   channel name a change is recorded with.
 //! - `read_args`: line 1 is the read's arguments (`provider,field[,options]`), the rest (after
 //!   the first `\n`) is the stored value of the state being read.
+//! - `sip_publish_body`: byte 1 chooses the format (even: PIDF, odd: XPIDF), the rest is the
+//!   body of a PUBLISH.
 
 mod base64;
 mod cli_args;
 mod meta_record;
 mod read_args;
+mod sip_publish_body;
 mod store_load;
 mod value_parser;
 
@@ -41,6 +44,7 @@ pub use self::base64::base64;
 pub use cli_args::cli_args;
 pub use meta_record::meta_record;
 pub use read_args::read_args;
+pub use sip_publish_body::sip_publish_body;
 pub use store_load::store_load;
 pub use value_parser::value_parser;
 
@@ -148,5 +152,10 @@ mod tests {
     #[test]
     fn read_args_corpus() {
         replay("read_args", super::read_args);
+    }
+
+    #[test]
+    fn sip_publish_body_corpus() {
+        replay("sip_publish_body", super::sip_publish_body);
     }
 }

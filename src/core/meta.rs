@@ -71,6 +71,8 @@ pub enum Source<'a> {
     Expiry,
     /// Another server of the cluster (`[cluster]`), replicated here.
     Cluster,
+    /// A SIP PUBLISH (`[sip_publish]`) from this endpoint (its id), or its publication's end.
+    SipPublish(Cow<'a, [u8]>),
     /// A source a newer version wrote, shown as stored.
     Other(Cow<'a, [u8]>),
 }
@@ -82,6 +84,10 @@ impl Source<'_> {
             Source::Channel(name) => {
                 out.extend_from_slice(b"channel:");
                 escape_into(name, out);
+            }
+            Source::SipPublish(endpoint) => {
+                out.extend_from_slice(b"sip_publish:");
+                escape_into(endpoint, out);
             }
             Source::Other(text) => escape_into(text, out),
             other => out.extend_from_slice(&other.encode()),
@@ -97,6 +103,7 @@ impl Source<'_> {
             Source::Reload => b"reload".to_vec(),
             Source::Expiry => b"expiry".to_vec(),
             Source::Cluster => b"cluster".to_vec(),
+            Source::SipPublish(endpoint) => [&b"sip_publish:"[..], endpoint].concat(),
             Source::Other(text) => text.to_vec(),
         }
     }
@@ -104,6 +111,8 @@ impl Source<'_> {
     pub fn decode(text: &[u8]) -> Source<'static> {
         if let Some(name) = text.strip_prefix(b"channel:") {
             Source::Channel(name.to_vec().into())
+        } else if let Some(endpoint) = text.strip_prefix(b"sip_publish:") {
+            Source::SipPublish(endpoint.to_vec().into())
         } else if text == b"ami" {
             Source::Ami
         } else if text == b"function" {
@@ -132,6 +141,9 @@ impl fmt::Display for Source<'_> {
             Source::Reload => write!(f, "reload from AstDB"),
             Source::Expiry => write!(f, "expiry of a timed state"),
             Source::Cluster => write!(f, "another server of the cluster"),
+            Source::SipPublish(endpoint) => {
+                write!(f, "sip publish from endpoint {}", super::shown(endpoint))
+            }
             Source::Other(text) => write!(f, "{}", super::shown(text)),
         }
     }
@@ -515,6 +527,10 @@ mod tests {
             (Source::Reload, "reload from AstDB"),
             (Source::Expiry, "expiry of a timed state"),
             (
+                Source::SipPublish(b"alice".to_vec().into()),
+                "sip publish from endpoint alice",
+            ),
+            (
                 Source::Other(b"cluster:node2".to_vec().into()),
                 "cluster:node2",
             ),
@@ -544,6 +560,7 @@ mod tests {
     #[test]
     fn a_rewrite_equals_a_parse_record_and_encode() {
         let odd = Source::Channel(b"PJSIP/a;b%c\x01".to_vec().into());
+        let odd_endpoint = Source::SipPublish(b"desk;1%".to_vec().into());
         for old in [
             &b""[..],
             b"changed=1;source=cli;value_fnv=00",
@@ -553,6 +570,7 @@ mod tests {
         ] {
             for source in [
                 odd.clone(),
+                odd_endpoint.clone(),
                 Source::Cli,
                 Source::Other(b"n;1".to_vec().into()),
             ] {

@@ -16,6 +16,7 @@ pub mod expiry;
 pub mod fuzz_checks;
 pub mod meta;
 pub mod read;
+pub mod sip_publish;
 pub mod state;
 pub mod stats;
 pub mod store;

@@ -159,6 +159,8 @@ pub extern "C" fn fprs_cli_stats(fd: c_int, argc: c_int, argv: *const *const c_c
         }
         let states: Vec<_> = STORE.snapshot().iter().map(|(_, p)| p.state()).collect();
         print(fd, stats::render(&STORE.stats.counts(), &states).as_bytes());
+        #[cfg(feature = "sip")]
+        print(fd, super::sip::stats_text().as_bytes());
         RESULT_SUCCESS as c_int
     })
 }

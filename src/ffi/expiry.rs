@@ -14,7 +14,7 @@ static THREAD: Mutex<Option<ExpiryThread>> = Mutex::new(None);
 /// Starts the expiry thread (at load, once the states are loaded and every callback is
 /// registered). False if the system could not start a thread.
 pub(crate) fn start() -> bool {
-    let fire = |due| {
+    let fire = |due: Vec<crate::core::expiry::Due>| {
         guard("presence expiry", (), || {
             let log_changes = super::host::log_changes();
             let mut reverted = |name: &[u8]| {
@@ -27,6 +27,11 @@ pub(crate) fn start() -> bool {
                     );
                 }
             };
+            // A name a SIP publication set may have another publication to hand over to.
+            #[cfg(feature = "sip")]
+            for entry in &due {
+                super::sip::expiring(&entry.name);
+            }
             for name in STORE.expire_all(&Asterisk, due, &mut reverted) {
                 warning!(
                     "{PROVIDER_PREFIX}{} has expired but AstDB refused its revert; it keeps \

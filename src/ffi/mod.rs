@@ -21,3 +21,5 @@ mod host;
 mod manager;
 mod module;
 mod selftest;
+#[cfg(feature = "sip")]
+mod sip;

@@ -85,9 +85,10 @@ fn stop_expiry_thread() {
     super::expiry::stop();
 }
 
-/// In registration order; unload undoes them in reverse (so the expiry thread, which calls
-/// into everything else, is stopped and joined first).
-const REGISTRATIONS: [Registration; 7] = [
+/// In registration order; unload undoes them in reverse (so the SIP PUBLISH service, which
+/// writes through everything else, goes first, then the expiry thread, which calls into
+/// everything else, is stopped and joined).
+const REGISTRATIONS: &[Registration] = &[
     Registration {
         what: "the CustomPresence presence provider",
         register: register_provider,
@@ -123,6 +124,12 @@ const REGISTRATIONS: [Registration; 7] = [
         register: start_expiry_thread,
         unregister: stop_expiry_thread,
     },
+    #[cfg(feature = "sip")]
+    Registration {
+        what: "the SIP PUBLISH service",
+        register: super::sip::start,
+        unregister: super::sip::stop,
+    },
 ];
 
 /// Whether PRESENCE_STATE or the stock module is already there. The presence core offers no
@@ -147,6 +154,12 @@ fn apply(config: &Config) -> Remapped {
     STORE.set_record_changes(config.general.record_changes);
     host::set_log_changes(config.general.log_changes);
     STORE.set_suppress_identical(config.general.suppress_identical);
+    #[cfg(feature = "sip")]
+    super::sip::configure(&config.sip_publish);
+    #[cfg(not(feature = "sip"))]
+    if config.sip_publish.enabled {
+        warning!("[sip_publish] enabled = yes, but this module was built without the sip feature");
+    }
     STORE.set_device_states(&config.device_state)
 }
 

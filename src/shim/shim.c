@@ -137,6 +137,25 @@ static char *cli_stats(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
 	return cli_result(fprs_cli_stats(a->fd, a->argc, a->argv));
 }
 
+#ifdef FPRS_SIP
+static char *cli_publications(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = "presencestate publications";
+		e->usage =
+			"Usage: presencestate publications\n"
+			"       List the SIP PUBLISH presence publications held ([sip_publish]):\n"
+			"       the name each sets, its endpoint, entity tag, seconds until it\n"
+			"       expires, contact and the state it sets ('*': the one in force).\n";
+		return NULL;
+	case CLI_GENERATE:
+		return NULL;
+	}
+	return cli_result(fprs_cli_publications(a->fd, a->argc, a->argv));
+}
+#endif
+
 #ifdef FPRS_CLUSTER
 static char *cli_cluster(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
 {
@@ -164,6 +183,9 @@ static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_stats, "Show custom presence statistics"),
 #ifdef FPRS_CLUSTER
 	AST_CLI_DEFINE(cli_cluster, "Show the presence cluster's state"),
+#endif
+#ifdef FPRS_SIP
+	AST_CLI_DEFINE(cli_publications, "List the SIP PUBLISH presence publications"),
 #endif
 };
 
@@ -361,6 +383,116 @@ int fprs_shim_publish_presence(enum ast_presence_state state, const char *provid
 	return 0;
 }
 
+/* ---- Optional Asterisk APIs ------------------------------------------------------------- */
+/*
+ * Functions of modules that may be absent (not installed, or noload). The module must load
+ * without them, so they are not linked: their addresses are looked up in Asterisk's global
+ * symbol scope (dlsym(RTLD_DEFAULT), where modules with global symbols such as res_pjsip
+ * put theirs) by fprs_shim_have_<feature>(), which Rust calls at load before registering the
+ * feature; AST_MODULE_INFO's .optional_modules makes Asterisk load those modules first
+ * whenever they are to be loaded at all, and count us as their user while we run, so the
+ * addresses stay valid until our unload. (Declaring them `#pragma weak` is not enough: the
+ * loader dlopens every module, in directory order, before starting any, and a weak reference
+ * is bound at our dlopen, to NULL whenever res_pjsip's dlopen comes later; measured here.)
+ * Only the one-line wrappers below call them.
+ */
+#ifdef FPRS_SIP
+#include <dlfcn.h>
+
+#include "asterisk/res_pjsip.h"
+
+static struct {
+	int (*register_service)(pjsip_module *module);
+	void (*unregister_service)(pjsip_module *module);
+	struct ast_sip_endpoint *(*rdata_get_endpoint)(pjsip_rx_data *rdata);
+	struct ast_sip_endpoint *(*get_artificial_endpoint)(void);
+	int (*create_response)(const pjsip_rx_data *rdata, int st_code, struct ast_sip_contact *contact,
+		pjsip_tx_data **p_tdata);
+	int (*add_header)(pjsip_tx_data *tdata, const char *name, const char *value);
+	int (*send_stateful_response)(pjsip_rx_data *rdata, pjsip_tx_data *tdata,
+		struct ast_sip_endpoint *sip_endpoint);
+	pjsip_endpoint *(*get_pjsip_endpoint)(void);
+	int (*push_task_wait_servant)(struct ast_taskprocessor *serializer, int (*sip_task)(void *),
+		void *task_data, const char *file, int line, const char *function);
+} sip;
+
+/* Looks each function up (and its type up against res_pjsip.h's declaration). */
+#define OPTIONAL(field, symbol) do { \
+		__typeof__(&symbol) found = dlsym(RTLD_DEFAULT, #symbol); \
+		sip.field = found; \
+	} while (0)
+
+int fprs_shim_have_sip(void)
+{
+	OPTIONAL(register_service, ast_sip_register_service);
+	OPTIONAL(unregister_service, ast_sip_unregister_service);
+	OPTIONAL(rdata_get_endpoint, ast_pjsip_rdata_get_endpoint);
+	OPTIONAL(get_artificial_endpoint, ast_sip_get_artificial_endpoint);
+	OPTIONAL(create_response, ast_sip_create_response);
+	OPTIONAL(add_header, ast_sip_add_header);
+	OPTIONAL(send_stateful_response, ast_sip_send_stateful_response);
+	OPTIONAL(get_pjsip_endpoint, ast_sip_get_pjsip_endpoint);
+	OPTIONAL(push_task_wait_servant, __ast_sip_push_task_wait_servant);
+	return sip.register_service && sip.unregister_service && sip.rdata_get_endpoint
+		&& sip.get_artificial_endpoint && sip.create_response && sip.add_header
+		&& sip.send_stateful_response && sip.get_pjsip_endpoint && sip.push_task_wait_servant;
+}
+
+int fprs_shim_sip_register_service(pjsip_module *module)
+{
+	return sip.register_service(module);
+}
+
+void fprs_shim_sip_unregister_service(pjsip_module *module)
+{
+	sip.unregister_service(module);
+}
+
+struct ast_sip_endpoint *fprs_shim_sip_rdata_endpoint(pjsip_rx_data *rdata)
+{
+	struct ast_sip_endpoint *endpoint = sip.rdata_get_endpoint(rdata);
+	struct ast_sip_endpoint *artificial = sip.get_artificial_endpoint();
+
+	if (endpoint && endpoint == artificial) {
+		ao2_ref(endpoint, -1);
+		endpoint = NULL;
+	}
+	ao2_cleanup(artificial);
+	return endpoint;
+}
+
+int fprs_shim_sip_create_response(pjsip_rx_data *rdata, int status, pjsip_tx_data **tdata)
+{
+	return sip.create_response(rdata, status, NULL, tdata) == PJ_SUCCESS ? 0 : -1;
+}
+
+void fprs_shim_sip_add_header(pjsip_tx_data *tdata, const char *name, const char *value)
+{
+	sip.add_header(tdata, name, value);
+}
+
+int fprs_shim_sip_send_response(pjsip_rx_data *rdata, pjsip_tx_data *tdata,
+	struct ast_sip_endpoint *endpoint)
+{
+	return sip.send_stateful_response(rdata, tdata, endpoint) == PJ_SUCCESS ? 0 : -1;
+}
+
+pjsip_endpoint *fprs_shim_sip_endpoint(void)
+{
+	return sip.get_pjsip_endpoint();
+}
+
+int fprs_shim_sip_in_pjsip_thread(int (*fn)(void *), void *data)
+{
+	return sip.push_task_wait_servant(NULL, fn, data, __FILE__, __LINE__, __PRETTY_FUNCTION__);
+}
+#else
+int fprs_shim_have_sip(void)
+{
+	return 0;
+}
+#endif
+
 /* ---- Memory, strings, logging ------------------------------------------------------------- */
 
 void fprs_shim_log(int level, const char *file, int line, const char *function,
@@ -411,4 +543,8 @@ AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER,
 	.unload = fprs_unload,
 	.reload = fprs_reload,
 	.load_pri = AST_MODPRI_DEVSTATE_PROVIDER,
+#ifdef FPRS_SIP
+	/* Loaded first when they are to be loaded at all; see "Optional Asterisk APIs". */
+	.optional_modules = "res_pjsip",
+#endif
 );

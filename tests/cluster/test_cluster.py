@@ -6,6 +6,7 @@ a bridge, corosync running on each; the test starts the nodes' Asterisks itself.
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 
@@ -639,3 +640,34 @@ def test_11_bad_cluster_config_is_named_and_leaves_the_cluster_off_reload_applie
         f.write("[cluster]\nenabled = no\n")
     n1.cli("module reload func_presencestate_rs.so")
     assert "fprs-cluster" not in threads(n1) and status(n1).startswith("Presence cluster: disabled")
+
+
+def test_15_a_sip_publish_on_node_1_is_read_on_node_3(cluster):
+    """Presence from a phone (SIP PUBLISH, [sip_publish]) is a write like any other: alice's
+    PUBLISH to node 1 is read and announced on node 3, and so is its removal."""
+    sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+    import test_sip_publish as publish
+    cluster.start()
+    sip = dict(configs(), **{"pjsip.conf": publish.pjsip_conf(),
+                             "presencestate.conf": ENABLED + publish.PRESENCESTATE_CONF})
+    in_parallel(lambda: cluster.node(1).start_asterisk(sip),
+                *[lambda n=n: n.start_asterisk(configs()) for n in cluster.nodes[1:]])
+    wait_group(cluster.nodes, 3)
+    ami3 = cluster.node(3).ami()
+    mark = ami3.mark()
+    sipp = publish.Sipp(cluster.node(1).asterisk, launcher=cluster.node(1).enter())
+    started = time.monotonic()
+    answer = sipp.once(200, "alice", body=publish.pidf("away", "Lunch, back at 2"))
+    event = ami3.wait_for(lambda e: e.get("Event") == "PresenceStateChange"
+                          and e.get("Presentity") == "CustomPresence:alice", timeout=5, start=mark)
+    print("    PUBLISH on node 1 -> PresenceStateChange on node 3 %.0f ms after SIPp started"
+          % ((time.monotonic() - started) * 1000))
+    assert (event["Status"], event["Subtype"], event["Message"]) == ("away", "away", "Lunch, back at 2"), event
+    assert getvar(ami3, "CustomPresence:alice,message") == "Lunch, back at 2"
+    assert family(cluster.node(3))["alice"].startswith("away,"), family(cluster.node(3))
+    mark = ami3.mark()
+    sipp.once(200, "alice", expires=0, headers=["SIP-If-Match: " + publish.header(answer, "SIP-ETag")])
+    event = ami3.wait_for(lambda e: e.get("Event") == "PresenceStateChange"
+                          and e.get("Presentity") == "CustomPresence:alice", timeout=5, start=mark)
+    assert event["Status"] == "not_set", event
+    assert getvar(ami3, "CustomPresence:alice,value") == "not_set"

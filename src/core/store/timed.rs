@@ -6,7 +6,7 @@ use super::{
 };
 use crate::core::device_state::{DeviceState, DeviceStateMap, Remapped};
 use crate::core::expiry::{
-    record_timing, stored_timing, Due, ExpiryQueue, TimingError, EXPIRES_MS,
+    record_timing, stored_timing, Due, ExpiryQueue, Timing, TimingError, EXPIRES_MS,
 };
 use crate::core::meta::{rewrite_for_change, Meta, Source};
 use crate::core::state::PresenceState;
@@ -183,11 +183,38 @@ impl Store {
 
     /// Reverts the name of a due queue entry if it still holds the timed state: AstDB, then
     /// memory, then the announcement, as a write does. Holds the name's stripe throughout, so
-    /// no write of it can start meanwhile; one already under way wins.
+    /// no write of it can start meanwhile; one already under way wins. Not replicated: every
+    /// server of a cluster reverts the state by itself at its deadline.
     pub fn expire(&self, host: &dyn Host, due: &Due) -> Expired {
-        let hash = fnv1a(&due.name);
+        let is_due = |_: &Arc<Presence>, timing: &Timing| timing.deadline_ms <= due.deadline_ms;
+        self.revert_timed(host, &due.name, &is_due, &Source::Expiry, false)
+    }
+
+    /// Ends the timed state `expected` of `name` before its deadline, as its expiry would
+    /// (the SIP publication that set it was removed), recording `source`; replicated like a
+    /// write. `Stale` when the name holds another state by now.
+    pub fn end_timed(
+        &self,
+        host: &dyn Host,
+        name: &[u8],
+        expected: &Arc<Presence>,
+        source: &Source,
+    ) -> Expired {
+        let is_expected = |now: &Arc<Presence>, _: &Timing| Arc::ptr_eq(now, expected);
+        self.revert_timed(host, name, &is_expected, source, true)
+    }
+
+    fn revert_timed(
+        &self,
+        host: &dyn Host,
+        name: &[u8],
+        ends: &dyn Fn(&Arc<Presence>, &Timing) -> bool,
+        source: &Source,
+        replicate: bool,
+    ) -> Expired {
+        let hash = fnv1a(name);
         let stripe = &self.stripes[stripe_of(hash)];
-        let Ok(name_c) = CString::new(due.name.to_vec()) else {
+        let Ok(name_c) = CString::new(name.to_vec()) else {
             return Expired::Stale;
         };
         let (revert, replaced, record) = {
@@ -195,13 +222,10 @@ impl Store {
             if writing.in_flight.contains(&hash) {
                 return Expired::Busy;
             }
-            let Some(current) = self.get(&due.name) else {
+            let Some(current) = self.get(name) else {
                 return Expired::Stale;
             };
-            let Some(timing) = current
-                .timing()
-                .filter(|t| t.deadline_ms <= due.deadline_ms)
-            else {
+            let Some(timing) = current.timing().filter(|t| ends(&current, t)) else {
                 return Expired::Stale;
             };
             let revert = timing
@@ -211,8 +235,11 @@ impl Store {
             if !host.persist(&name_c, revert.stored_c()) {
                 return Expired::PersistFailed;
             }
-            let put = self.put(&due.name, Some(Arc::clone(&revert)), None);
-            let record = self.note_change(&mut writing, &due.name, &put, &Source::Expiry);
+            let put = self.put(name, Some(Arc::clone(&revert)), None);
+            let record = self.note_change(&mut writing, name, &put, source);
+            if replicate && self.replicating.load(Ordering::Relaxed) {
+                host.committed(name, Some(revert.stored_c()), None);
+            }
             drop(writing);
             (revert, put.replaced, record)
         };
@@ -223,7 +250,7 @@ impl Store {
         }
         let identical = replaced.is_some_and(|old| old.announces_same(&revert));
         if !(identical && self.suppresses_identical()) {
-            self.announce_current(host, stripe, &due.name);
+            self.announce_current(host, stripe, name);
         }
         Expired::Reverted
     }
