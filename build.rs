@@ -25,10 +25,11 @@ fn main() {
     let cluster = env::var_os("CARGO_FEATURE_CLUSTER").is_some();
     compile_shim(&include, cluster);
     generate_bindings(&include, cluster);
+    // dlsym (the shim's optional Asterisk APIs; dlopen for the cluster): in libc since glibc
+    // 2.34, in libdl before (an empty stub after).
+    println!("cargo:rustc-link-lib=dl");
     if cluster {
         generate_cpg_bindings(&include);
-        // dlopen and dlsym: in libc since glibc 2.34, in libdl before (an empty stub after).
-        println!("cargo:rustc-link-lib=dl");
     }
 }
 
@@ -115,14 +116,16 @@ fn generate_bindings(include: &Path, cluster: bool) {
         .allowlist_function("ast_(category_browse|variable_browse|config_destroy)")
         .allowlist_function("ast_devstate_(prov_add|prov_del|changed_literal)")
         .allowlist_function("astman_(get_header|send_ack|send_error)|ast_cli_completion_add")
+        .allowlist_function("ast_json_(null|unref|typeof|integer_create|integer_get|string_create|string_get|array_create|array_append|array_size|array_get|object_create|object_set|object_get|object_iter|object_iter_next|object_iter_key|object_iter_value)")
         .allowlist_type("ast_db_entry|ast_module_load_result|ast_test_result_state")
         .allowlist_var("__LOG_(ERROR|WARNING|NOTICE)|RESULT_(SUCCESS|SHOWUSAGE|FAILURE)")
         // Structs Asterisk owns stay opaque: only the C shim, built against the target's own
         // headers, may know their layout.
         .opaque_type("ast_(channel|str|test|custom_function|config|variable)")
         .opaque_type("stasis_(subscription|message)|mansession|message")
+        .opaque_type("ast_(json|json_iter|ari_response)")
         .rustified_enum("ast_module_load_result|ast_test_result_state")
-        .constified_enum_module("ast_presence_state|ast_device_state|ast_devstate_cache")
+        .constified_enum_module("ast_presence_state|ast_device_state|ast_devstate_cache|ast_json_type")
         .layout_tests(false)
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
     for (name, value) in MODULE_DEFINES {

@@ -47,14 +47,11 @@ AMI_USER, AMI_SECRET = "user", "mysecret"                     # as the upstream 
 NS_ENV = "FPRS_NAMESPACE_ROOT"                                # set inside our namespaces
 
 # Modules never needed here that slow start-up, bind ports, touch devices or the network,
-# or pull in external services. PJSIP is added unless the run has a pjsip config.
+# or pull in external services. PJSIP is added unless the run has a pjsip config, ARI (and the
+# Stasis modules it needs) unless it has an ari.conf.
 NOLOAD = """
 chan_iax2 chan_unistim chan_motif chan_console chan_websocket chan_audiosocket app_audiosocket
-res_audiosocket res_websocket_client app_stasis app_stasis_broadcast res_ari res_ari_model
-res_ari_applications res_ari_asterisk res_ari_bridges res_ari_channels res_ari_device_states
-res_ari_endpoints res_ari_events res_ari_playbacks res_ari_recordings res_ari_sounds
-res_stasis res_stasis_answer res_stasis_broadcast res_stasis_device_state res_stasis_playback
-res_stasis_recording res_stasis_snoop res_stasis_test res_xmpp res_snmp res_statsd res_prometheus
+res_audiosocket res_xmpp res_snmp res_statsd res_prometheus
 res_hep res_hep_pjsip res_hep_rtcp res_calendar res_calendar_caldav res_calendar_ews
 res_calendar_exchange res_calendar_icalendar res_config_curl res_config_ldap res_config_odbc
 res_config_pgsql res_odbc res_odbc_transaction res_resolver_unbound res_stun_monitor
@@ -64,6 +61,13 @@ app_voicemail_odbc app_jack app_festival app_mp3 cdr_adaptive_odbc cdr_odbc cdr_
 cdr_radius cdr_tds cel_odbc cel_pgsql cel_radius cel_tds func_odbc
 """.split()
 PJSIP_CONFIGS = ("pjsip.conf", "pjsip_wizard.conf")
+ARI_MODULES = """
+res_websocket_client app_stasis app_stasis_broadcast res_ari res_ari_model res_ari_applications
+res_ari_asterisk res_ari_bridges res_ari_channels res_ari_device_states res_ari_endpoints
+res_ari_events res_ari_playbacks res_ari_recordings res_ari_sounds res_stasis
+res_stasis_answer res_stasis_broadcast res_stasis_device_state res_stasis_playback
+res_stasis_recording res_stasis_snoop res_stasis_test
+""".split()
 
 
 class AsteriskError(Exception):
@@ -289,6 +293,8 @@ messages => notice,warning,error,verbose(3)
                 raise AsteriskError("modules.conf: only the [modules] section is supported")
             test_lines.append(line)
         noload = [m + ".so" for m in NOLOAD]
+        if "ari.conf" not in self.configs:
+            noload += [m + ".so" for m in ARI_MODULES]
         if not any(c in self.configs for c in PJSIP_CONFIGS):
             noload += [m for m in sorted(os.listdir(self.root + self.inst.moddir))
                        if m.startswith(("res_pjsip", "chan_pjsip", "func_pjsip"))]

@@ -71,10 +71,15 @@ pub enum Source<'a> {
     Expiry,
     /// Another server of the cluster (`[cluster]`), replicated here.
     Cluster,
+    /// `PUT` or `DELETE /ari/presenceStates/{name}` by this ARI user (empty if unnamed).
+    AriUser(Cow<'a, [u8]>),
     /// A source a newer version wrote, shown as stored.
     Other(Cow<'a, [u8]>),
 }
 
+/// A source is stored as its kind, or `<kind>:<detail>` for a source that names who made the
+/// change (`channel:<name>`, `ari:<user>`); a kind this version does not know is kept and shown
+/// as stored ([`Source::Other`]), so another version's new kinds do not break a record.
 impl Source<'_> {
     /// Writes the field's value, escaped.
     fn encode_into(&self, out: &mut Vec<u8>) {
@@ -82,6 +87,10 @@ impl Source<'_> {
             Source::Channel(name) => {
                 out.extend_from_slice(b"channel:");
                 escape_into(name, out);
+            }
+            Source::AriUser(user) => {
+                out.extend_from_slice(b"ari:");
+                escape_into(user, out);
             }
             Source::Other(text) => escape_into(text, out),
             other => out.extend_from_slice(&other.encode()),
@@ -97,6 +106,7 @@ impl Source<'_> {
             Source::Reload => b"reload".to_vec(),
             Source::Expiry => b"expiry".to_vec(),
             Source::Cluster => b"cluster".to_vec(),
+            Source::AriUser(user) => [&b"ari:"[..], user].concat(),
             Source::Other(text) => text.to_vec(),
         }
     }
@@ -104,6 +114,8 @@ impl Source<'_> {
     pub fn decode(text: &[u8]) -> Source<'static> {
         if let Some(name) = text.strip_prefix(b"channel:") {
             Source::Channel(name.to_vec().into())
+        } else if let Some(user) = text.strip_prefix(b"ari:") {
+            Source::AriUser(user.to_vec().into())
         } else if text == b"ami" {
             Source::Ami
         } else if text == b"function" {
@@ -132,6 +144,7 @@ impl fmt::Display for Source<'_> {
             Source::Reload => write!(f, "reload from AstDB"),
             Source::Expiry => write!(f, "expiry of a timed state"),
             Source::Cluster => write!(f, "another server of the cluster"),
+            Source::AriUser(user) => write!(f, "ARI user {}", super::shown(user)),
             Source::Other(text) => write!(f, "{}", super::shown(text)),
         }
     }
@@ -424,6 +437,10 @@ mod tests {
             ),
             (Source::Reload, "reload from AstDB"),
             (Source::Expiry, "expiry of a timed state"),
+            (
+                Source::AriUser(b"reception".to_vec().into()),
+                "ARI user reception",
+            ),
             (
                 Source::Other(b"cluster:node2".to_vec().into()),
                 "cluster:node2",

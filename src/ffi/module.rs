@@ -87,7 +87,7 @@ fn stop_expiry_thread() {
 
 /// In registration order; unload undoes them in reverse (so the expiry thread, which calls
 /// into everything else, is stopped and joined first).
-const REGISTRATIONS: [Registration; 7] = [
+const REGISTRATIONS: [Registration; 8] = [
     Registration {
         what: "the CustomPresence presence provider",
         register: register_provider,
@@ -117,6 +117,11 @@ const REGISTRATIONS: [Registration; 7] = [
         what: "the test-framework tests",
         register: register_tests,
         unregister: unregister_tests,
+    },
+    Registration {
+        what: "ARI's /ari/presenceStates, its events and the presence board",
+        register: super::ari::register,
+        unregister: super::ari::unregister,
     },
     Registration {
         what: "the presence expiry thread",
