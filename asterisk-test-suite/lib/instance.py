@@ -40,6 +40,7 @@ DEFAULT_ROOT = "/var/cache/func_presencestate_rs/asterisk22"
 DEFAULT_PREFIX = "/usr"
 DOC = os.path.normpath(os.path.join(LIB, "..", "..", "doc", "func_presencestate_rs.xml"))
 DOC_INSTALLED = "func_presencestate_rs-en_US.xml"            # the name Asterisk's glob wants
+ARI_DECLARATION = os.path.normpath(os.path.join(LIB, "..", "..", "rest-api", "presenceStates.json"))
 RUNS = "/tmp/fprs-runs"                                       # inside the root
 OUR_SO = "func_presencestate_rs.so"
 STOCK_SO = "func_presencestate.so"
@@ -329,20 +330,32 @@ messages => notice,warning,error,verbose(3)
 
     def _populate_data_dir(self):
         """astdatadir: links to the selected Asterisk's data directory, plus (mode ours) the
-        module's documentation in documentation/thirdparty/, which Asterisk reads at start-up."""
+        module's documentation in documentation/thirdparty/, which Asterisk reads at start-up,
+        and its ARI API declaration in rest-api/ (copied with Asterisk's own: ARI serves only
+        files whose real path is inside its rest-api directory)."""
         packaged = self.inst.directories["astdatadir"]
-        for top, skip in ((packaged, "documentation"), (packaged + "/documentation", "thirdparty"),
-                          (packaged + "/documentation/thirdparty", None)):
+        for top, skip in ((packaged, ("documentation", "rest-api")),
+                          (packaged + "/documentation", ("thirdparty",)),
+                          (packaged + "/documentation/thirdparty", ())):
             rel = os.path.relpath(top, packaged)
             for entry in os.listdir(self.root + top):
                 link = os.path.normpath(self.host("data", rel, entry))
-                if entry != skip and not os.path.lexists(link):
+                if entry not in skip and not os.path.lexists(link):
                     os.symlink(top + "/" + entry, link)
         ours = self.host("data", "documentation", "thirdparty", DOC_INSTALLED)
         if os.path.lexists(ours):
             os.unlink(ours)
         if self.mode == "ours":
             shutil.copyfile(DOC, ours)
+        rest = self.host("data", "rest-api")
+        if os.path.islink(rest) or os.path.isdir(rest):      # a restart may switch modes
+            os.unlink(rest) if os.path.islink(rest) else shutil.rmtree(rest)
+        os.makedirs(rest)
+        packaged_rest = self.root + packaged + "/rest-api"
+        for entry in os.listdir(packaged_rest) if os.path.isdir(packaged_rest) else ():
+            shutil.copyfile(os.path.join(packaged_rest, entry), os.path.join(rest, entry))
+        if self.mode == "ours":
+            shutil.copyfile(ARI_DECLARATION, os.path.join(rest, os.path.basename(ARI_DECLARATION)))
 
     # -- life cycle --------------------------------------------------------------------
 
