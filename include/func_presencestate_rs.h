@@ -135,6 +135,14 @@ struct stasis_subscription *fprs_shim_subscribe_presence(stasis_subscription_cb 
  * channel technology or a list and would announce nothing, or another state). 0 on success. */
 int fprs_shim_publish_presence(enum ast_presence_state state, const char *provider,
 	const char *subtype, const char *message);
+/* Ends a subscription without waiting for it (unlike stasis_unsubscribe_and_join, safe in a
+ * callback Asterisk makes while holding its own locks); the handle stays valid for
+ * fprs_shim_subscription_done and must be given to fprs_shim_reap_subscription once. */
+struct stasis_subscription *fprs_shim_retire_subscription(struct stasis_subscription *sub);
+/* Non-zero once a retired subscription delivered its last message. */
+int fprs_shim_subscription_done(struct stasis_subscription *sub);
+/* Waits for a retired subscription's last message and releases the handle. */
+void fprs_shim_reap_subscription(struct stasis_subscription *sub);
 /* Fills the fields of a presence-state message; -1 for any other message type. */
 int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_state *state,
 	const char **provider, const char **subtype, const char **message);

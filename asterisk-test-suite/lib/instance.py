@@ -84,6 +84,27 @@ def manager_conf(*general):
                       "write = all", ""])
 
 
+# ARI on loopback, for the runs that have it (their configs include ari_configs()).
+HTTP_PORT = 8088
+HTTP_BASE = "http://127.0.0.1:%d" % HTTP_PORT
+ARI_USER, ARI_PASSWORD = "reception", "s3cret-reception"
+ARI_READER, ARI_READER_PASSWORD = "wallboard", "s3cret-wallboard"     # read_only = yes
+
+
+def ari_configs():
+    """http.conf and ari.conf: Asterisk's HTTP server on 127.0.0.1:8088 with ARI, a full user
+    and a read-only one. (A run with an ari.conf loads the ARI and Stasis modules.)"""
+    return {
+        "http.conf": "[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n" % HTTP_PORT,
+        "ari.conf": "\n".join([
+            # The board's own origin, so res_ari logs no NOTICE for each of its writes.
+            "[general]", "enabled = yes", "pretty = no", "allowed_origins = %s" % HTTP_BASE, "",
+            "[%s]" % ARI_USER, "type = user", "read_only = no", "password = %s" % ARI_PASSWORD, "",
+            "[%s]" % ARI_READER, "type = user", "read_only = yes",
+            "password = %s" % ARI_READER_PASSWORD, ""]),
+    }
+
+
 def default_root():
     return os.environ.get(NS_ENV) or os.environ.get("ASTERISK_ROOT") or DEFAULT_ROOT
 

@@ -1,6 +1,7 @@
-//! `PresenceStateChanged` to ARI apps: the `presence:` event source's callbacks, and one
-//! subscription to Asterisk's presence topic that turns every change announced there, whatever
-//! made it, into an event for each app subscribed (the logic is `core::ari::events`).
+//! `PresenceStateChanged` to ARI apps: the `presence:` event source's callbacks, and a
+//! subscription to Asterisk's presence topic (while any app is subscribed) that turns every
+//! change announced there, whatever made it, into an event for each app subscribed (the logic
+//! is `core::ari::events`).
 
 use super::bindings::{self, stasis_message, stasis_subscription};
 use super::boundary::{c_bytes, guard};
@@ -12,39 +13,97 @@ use crate::core::custom_presence_name;
 use crate::core::expiry::{Clock, SystemClock};
 use crate::core::shown;
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
 /// Which app is subscribed to what.
 static SUBSCRIPTIONS: LazyLock<Subscriptions> = LazyLock::new(Subscriptions::default);
 
-/// The subscription to the presence topic while the module is loaded.
-struct Topic(*mut stasis_subscription);
-// SAFETY: a Stasis subscription handle may be used (unsubscribed) from any thread.
-unsafe impl Send for Topic {}
-static TOPIC: Mutex<Option<Topic>> = Mutex::new(None);
+/// A subscription to Asterisk's presence topic.
+struct Handle(*mut stasis_subscription);
+// SAFETY: a Stasis subscription handle may be used from any thread.
+unsafe impl Send for Handle {}
 
-/// Subscribes to the presence topic and takes the `subscribeAll` apps registered before the
-/// module was loaded. False if Stasis refused the subscription.
-pub(crate) fn start() -> bool {
-    // SAFETY: on_presence has the callback's signature and no data; the subscription is
-    // joined at stop, before the module goes away.
-    let handle =
-        unsafe { bindings::fprs_shim_subscribe_presence(Some(on_presence), std::ptr::null_mut()) };
-    if handle.is_null() {
-        error!("Could not subscribe to presence changes for ARI events");
-        return false;
-    }
-    *TOPIC.lock().unwrap_or_else(PoisonError::into_inner) = Some(Topic(handle));
-    adopt_subscribe_all_apps();
-    true
+/// The presence topic is followed only while some app is subscribed, as Asterisk's own
+/// device-state source does: with none, a change costs nothing here (a subscriber on the
+/// topic costs every write a wake-up of its thread; bench/ari). A subscription that is no
+/// longer needed is retired without waiting for it (the last app may leave in a callback
+/// Asterisk makes while holding the locks the subscription's own callback may wait for), and
+/// released once it has delivered its last message, at the latest at unload.
+#[derive(Default)]
+struct Topic {
+    live: Option<Handle>,
+    retired: Vec<Handle>,
 }
 
-/// Ends the subscription (waiting for a change being sent) and forgets every app's.
+static TOPIC: Mutex<Topic> = Mutex::new(Topic {
+    live: None,
+    retired: Vec::new(),
+});
+
+fn topic() -> MutexGuard<'static, Topic> {
+    TOPIC.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Topic {
+    /// Follows the presence topic (if not already); false if Stasis refused.
+    fn follow(&mut self) -> bool {
+        if self.live.is_some() {
+            return true;
+        }
+        // SAFETY: on_presence has the callback's signature and no data; the subscription is
+        // retired or joined before the module goes away.
+        let handle = unsafe {
+            bindings::fprs_shim_subscribe_presence(Some(on_presence), std::ptr::null_mut())
+        };
+        if handle.is_null() {
+            error!("Could not subscribe to presence changes for ARI events");
+            return false;
+        }
+        self.live = Some(Handle(handle));
+        true
+    }
+
+    /// Stops following the topic when no app is subscribed; releases retired subscriptions
+    /// that are done.
+    fn rest(&mut self) {
+        if SUBSCRIPTIONS.is_empty() {
+            if let Some(Handle(live)) = self.live.take() {
+                // SAFETY: live is our subscription; the handle stays valid until reaped.
+                let retired = unsafe { bindings::fprs_shim_retire_subscription(live) };
+                self.retired.push(Handle(retired));
+            }
+        }
+        self.retired.retain(|Handle(sub)| {
+            // SAFETY: a retired handle, not reaped yet.
+            let done = unsafe { bindings::fprs_shim_subscription_done(*sub) } != 0;
+            if done {
+                // SAFETY: done: joining returns at once; the handle is released here, once.
+                unsafe { bindings::fprs_shim_reap_subscription(*sub) };
+            }
+            !done
+        });
+    }
+}
+
+/// At load: takes the `subscribeAll` apps registered before the module was loaded. False if
+/// Stasis refused the subscription they need.
+pub(crate) fn start() -> bool {
+    let mut topic = topic();
+    adopt_subscribe_all_apps();
+    SUBSCRIPTIONS.is_empty() || topic.follow()
+}
+
+/// At unload, once no callback of the event source can run: ends the subscriptions (waiting
+/// for a change being sent) and forgets every app's.
 pub(crate) fn stop() {
-    let topic = TOPIC.lock().unwrap_or_else(PoisonError::into_inner).take();
-    if let Some(Topic(handle)) = topic {
-        // SAFETY: handle came from stasis_subscribe; once joined no callback runs.
-        unsafe { bindings::stasis_unsubscribe_and_join(handle) };
+    let Topic { live, retired } = std::mem::take(&mut *topic());
+    if let Some(Handle(live)) = live {
+        // SAFETY: live came from stasis_subscribe; once joined no callback runs.
+        unsafe { bindings::stasis_unsubscribe_and_join(live) };
+    }
+    for Handle(sub) in retired {
+        // SAFETY: a retired handle, reaped once, here.
+        unsafe { bindings::fprs_shim_reap_subscription(sub) };
     }
     SUBSCRIPTIONS.clear();
 }
@@ -212,8 +271,14 @@ pub extern "C" fn fprs_ari_source_subscribe(app: *const c_char, name: *const c_c
         let (Some(app), name) = (unsafe { c_bytes(app) }, unsafe { id(name) }) else {
             return -1;
         };
+        let mut topic = topic();
         SUBSCRIPTIONS.subscribe(app, name);
-        0
+        if topic.follow() {
+            0
+        } else {
+            SUBSCRIPTIONS.unsubscribe(app, name);
+            -1
+        }
     })
 }
 
@@ -224,7 +289,10 @@ pub extern "C" fn fprs_ari_source_unsubscribe(app: *const c_char, name: *const c
         let (Some(app), name) = (unsafe { c_bytes(app) }, unsafe { id(name) }) else {
             return -1;
         };
-        if SUBSCRIPTIONS.unsubscribe(app, name) {
+        let mut topic = topic();
+        let done = SUBSCRIPTIONS.unsubscribe(app, name);
+        topic.rest();
+        if done {
             0
         } else {
             -1

@@ -275,6 +275,24 @@ struct stasis_subscription *fprs_shim_subscribe_presence(stasis_subscription_cb 
 	return stasis_subscribe(ast_presence_state_topic_all(), callback, data);
 }
 
+struct stasis_subscription *fprs_shim_retire_subscription(struct stasis_subscription *sub)
+{
+	ao2_ref(sub, +1);
+	stasis_unsubscribe(sub);
+	return sub;
+}
+
+int fprs_shim_subscription_done(struct stasis_subscription *sub)
+{
+	return stasis_subscription_is_done(sub);
+}
+
+void fprs_shim_reap_subscription(struct stasis_subscription *sub)
+{
+	stasis_subscription_join(sub);
+	ao2_ref(sub, -1);
+}
+
 int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_state *state,
 	const char **provider, const char **subtype, const char **message)
 {

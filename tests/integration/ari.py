@@ -1,6 +1,6 @@
-"""Shared steps of the ARI tests: an Asterisk with HTTP and ARI on loopback (http.conf and
-ari.conf written here), a real HTTP client (requests) and a real websocket client
-(websocket-client) for the events."""
+"""Shared steps of the ARI tests (and scripts/memcheck, bench/ari): an Asterisk with HTTP and
+ARI on loopback (the harness's http.conf and ari.conf), a real HTTP client (requests) and a real
+websocket client (websocket-client) for the events."""
 import json
 import threading
 import time
@@ -9,25 +9,18 @@ import requests
 import websocket
 
 from helpers import start
+from instance import (ARI_PASSWORD, ARI_READER, ARI_READER_PASSWORD, ARI_USER, HTTP_BASE,
+                      HTTP_PORT, ari_configs)
 
-PORT = 8088
-BASE = "http://127.0.0.1:%d" % PORT
-USER, PASSWORD = "reception", "s3cret-reception"
-READER, READER_PASSWORD = "wallboard", "s3cret-wallboard"       # read_only = yes
+PORT = HTTP_PORT
+BASE = HTTP_BASE
+USER, PASSWORD = ARI_USER, ARI_PASSWORD
+READER, READER_PASSWORD = ARI_READER, ARI_READER_PASSWORD
 
 
 def configs(**extra):
-    """http.conf and ari.conf for a test (plus `extra` files): ARI on 127.0.0.1:8088 with a
-    full user and a read-only one."""
-    files = {
-        "http.conf": "[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n" % PORT,
-        "ari.conf": "\n".join([
-            # The board's own origin, so res_ari does not log a NOTICE for each of its writes.
-            "[general]", "enabled = yes", "pretty = no", "allowed_origins = %s" % BASE, "",
-            "[%s]" % USER, "type = user", "read_only = no", "password = %s" % PASSWORD, "",
-            "[%s]" % READER, "type = user", "read_only = yes", "password = %s" % READER_PASSWORD,
-            ""]),
-    }
+    """The harness's http.conf and ari.conf (plus `extra` files)."""
+    files = ari_configs()
     files.update(extra)
     return files
 
@@ -70,13 +63,13 @@ class Events:
     """An ARI events websocket for app `app` (a real websocket client), read on a thread;
     every message is kept with its arrival time (time.monotonic())."""
 
-    def __init__(self, app, subscribe_all=False, user=USER, password=PASSWORD):
+    def __init__(self, app, subscribe_all=False, user=USER, password=PASSWORD, timeout=10):
         self.app = app
         query = "app=%s&api_key=%s:%s" % (app, user, password)
         if subscribe_all:
             query += "&subscribeAll=true"
         self.ws = websocket.create_connection("ws://127.0.0.1:%d/ari/events?%s" % (PORT, query),
-                                              timeout=10, suppress_origin=True)
+                                              timeout=timeout, suppress_origin=True)
         self.messages = []
         self.lock = threading.Condition()
         self.closed = False
@@ -139,7 +132,7 @@ class Events:
         self.reader.join(5)
 
 
-def subscribe(app, source, user=USER, password=PASSWORD):
+def subscribe(app, source, user=USER, password=PASSWORD, timeout=5):
     """POST /ari/applications/{app}/subscription?eventSource=source; the response."""
     return requests.post(BASE + "/ari/applications/%s/subscription" % app,
-                         params={"eventSource": source}, auth=(user, password), timeout=5)
+                         params={"eventSource": source}, auth=(user, password), timeout=timeout)

@@ -263,7 +263,8 @@ pub fn get(presences: &dyn Presences, name: &[u8], request: &Request<'_>) -> Res
                 Response::ok(provider_state_json(name, state, &subtype, &message))
             }
             None => Response::not_found(format!(
-                "no presence state '{}': the presence core knows no such provider, or it gave                  no state",
+                "no presence state '{}': the presence core knows no such provider, or it gave \
+                 no state",
                 shown(name)
             )),
         };
@@ -294,7 +295,8 @@ fn writable<'n>(presences: &dyn Presences, name: &'n [u8]) -> Result<&'n [u8], R
                 Status::Conflict,
                 Some("name"),
                 format!(
-                    "'{}' is not a {PROVIDER_PREFIX} presence state: only those can be set or                      deleted here",
+                    "'{}' is not a {PROVIDER_PREFIX} presence state: only those can be set or \
+                 deleted here",
                     shown(name)
                 ),
             ),
@@ -377,7 +379,8 @@ fn value_of(presences: &dyn Presences, fields: &Checked<'_>) -> Result<Vec<u8>, 
             bad(
                 "expires",
                 format!(
-                    "expires must be a whole number of seconds from 1 to {MAX_EXPIRY_SECONDS}                      (one year), not '{}'",
+                    "expires must be a whole number of seconds from 1 to {MAX_EXPIRY_SECONDS} \
+                     (one year), not '{}'",
                     shown(&text)
                 ),
             ),
