@@ -270,9 +270,9 @@ pub extern "C" fn fprs_ari_amend_listing(listing: *mut ast_json, data_dir: *cons
         let declaration = Path::new(std::str::from_utf8(data_dir).unwrap_or_default())
             .join("rest-api")
             .join(ari::DECLARATION);
-        // SAFETY: listing is the live listing res_ari read.
-        let paths = unsafe { listed_paths(listing) };
-        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        // SAFETY: listing is the live listing res_ari read; the paths are read before it
+        // changes.
+        let paths = unsafe { json::strings_of(listing, c"apis", Some(c"path")) };
         if let Some(entry) = ari::amend_listing(&paths, declaration.is_file()) {
             // SAFETY: listing is a live object.
             let added = json::build(&entry)
@@ -282,37 +282,6 @@ pub extern "C" fn fprs_ari_amend_listing(listing: *mut ast_json, data_dir: *cons
             }
         }
     });
-}
-
-/// The `path` of every entry of the listing's `apis`.
-///
-/// # Safety
-/// `listing` is NULL or a live JSON value.
-unsafe fn listed_paths(listing: *mut ast_json) -> Vec<String> {
-    if listing.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: listing is live; members belong to it.
-    let apis = unsafe { bindings::ast_json_object_get(listing, c"apis".as_ptr()) };
-    if apis.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: apis is a live member (size 0 if not an array).
-    let size = unsafe { bindings::ast_json_array_size(apis) };
-    (0..size)
-        .filter_map(|i| {
-            // SAFETY: i < size; members and their text belong to apis.
-            let path = unsafe {
-                c_bytes(bindings::ast_json_string_get(
-                    bindings::ast_json_object_get(
-                        bindings::ast_json_array_get(apis, i),
-                        c"path".as_ptr(),
-                    ),
-                ))
-            }?;
-            Some(String::from_utf8_lossy(path).into_owned())
-        })
-        .collect()
 }
 
 /// The presence board: one page, no build step, nothing fetched from elsewhere.

@@ -5,7 +5,7 @@
 
 use super::bindings::{self, stasis_message, stasis_subscription};
 use super::boundary::{c_bytes, guard};
-use super::host::{from_asterisk, STORE};
+use super::host::{from_asterisk, presence_message, PresenceMessage, STORE};
 use super::json::{self, Owned};
 use crate::core::ari::Subscriptions;
 use crate::core::ari::{changed_event, custom_state_json, provider_state_json, subscribes_all};
@@ -142,9 +142,9 @@ fn adopt_subscribe_all_apps() {
         // SAFETY: app is a live object, alive while the borrowed strings are used.
         let all = unsafe {
             subscribes_all(
-                &json::string_array(app.as_ptr(), c"channel_ids"),
-                &json::string_array(app.as_ptr(), c"bridge_ids"),
-                &json::string_array(app.as_ptr(), c"endpoint_ids"),
+                &json::strings_of(app.as_ptr(), c"channel_ids", None),
+                &json::strings_of(app.as_ptr(), c"bridge_ids", None),
+                &json::strings_of(app.as_ptr(), c"endpoint_ids", None),
             )
         };
         if all {
@@ -167,32 +167,15 @@ extern "C" fn on_presence(
     msg: *mut stasis_message,
 ) {
     guard("ARI presence events", (), || {
-        let (mut state, mut provider, mut subtype, mut message) = (
-            0,
-            std::ptr::null::<c_char>(),
-            std::ptr::null::<c_char>(),
-            std::ptr::null::<c_char>(),
-        );
-        // SAFETY: msg is the message being delivered; the out-pointers are valid locals.
-        if unsafe {
-            bindings::fprs_shim_presence_message(
-                msg,
-                &mut state,
-                &mut provider,
-                &mut subtype,
-                &mut message,
-            )
-        } != 0
-        {
+        // SAFETY: msg is the message being delivered, alive during the callback.
+        let Some(PresenceMessage {
+            state,
+            provider,
+            subtype,
+            message,
+        }) = (unsafe { presence_message(msg) })
+        else {
             return;
-        }
-        // SAFETY: the fields are NUL-terminated strings of msg, alive during the callback.
-        let (provider, subtype, message) = unsafe {
-            (
-                c_bytes(provider).unwrap_or_default(),
-                c_bytes(subtype).unwrap_or_default(),
-                c_bytes(message).unwrap_or_default(),
-            )
         };
         let apps = SUBSCRIPTIONS.recipients(provider);
         if apps.is_empty() {

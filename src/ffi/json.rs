@@ -4,7 +4,7 @@
 use super::bindings::{self, ast_json, ast_json_type as kind};
 use super::boundary::c_bytes;
 use crate::core::ari::{Json, Param};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 /// An owned reference to an Asterisk JSON value, released on drop.
 pub(crate) struct Owned(*mut ast_json);
@@ -143,11 +143,16 @@ pub(crate) unsafe fn body_fields<'a>(
     Ok(fields)
 }
 
-/// The strings of array `key` of object `object` (missing or not strings: skipped).
+/// The strings of array `key` of `object` (or, with `field`, of that field of each object of
+/// the array); missing ones and ones that are not strings are skipped.
 ///
 /// # Safety
 /// `object` is NULL or a JSON value alive and unchanged for `'a`.
-pub(crate) unsafe fn string_array<'a>(object: *mut ast_json, key: &std::ffi::CStr) -> Vec<&'a str> {
+pub(crate) unsafe fn strings_of<'a>(
+    object: *mut ast_json,
+    key: &CStr,
+    field: Option<&CStr>,
+) -> Vec<&'a str> {
     if object.is_null() {
         return Vec::new();
     }
@@ -160,11 +165,14 @@ pub(crate) unsafe fn string_array<'a>(object: *mut ast_json, key: &std::ffi::CSt
     let size = unsafe { bindings::ast_json_array_size(array) };
     (0..size)
         .filter_map(|i| {
-            // SAFETY: i < size; the element and its text belong to array.
+            // SAFETY: i < size; the element, its member and their text belong to array
+            // (ast_json_object_get and ast_json_string_get answer NULL for other types).
             let text = unsafe {
-                c_bytes(bindings::ast_json_string_get(bindings::ast_json_array_get(
-                    array, i,
-                )))
+                let mut item = bindings::ast_json_array_get(array, i);
+                if let Some(field) = field {
+                    item = bindings::ast_json_object_get(item, field.as_ptr());
+                }
+                c_bytes(bindings::ast_json_string_get(item))
             }?;
             std::str::from_utf8(text).ok()
         })
@@ -175,7 +183,7 @@ pub(crate) unsafe fn string_array<'a>(object: *mut ast_json, key: &std::ffi::CSt
 ///
 /// # Safety
 /// `object` is a live JSON object.
-pub(crate) unsafe fn append_to(object: *mut ast_json, key: &std::ffi::CStr, item: Owned) -> bool {
+pub(crate) unsafe fn append_to(object: *mut ast_json, key: &CStr, item: Owned) -> bool {
     // SAFETY: object is live; the member belongs to it.
     let array = unsafe { bindings::ast_json_object_get(object, key.as_ptr()) };
     // SAFETY: array is NULL (checked) or a member of object; append steals item.
