@@ -102,9 +102,7 @@ def percentile(values, p):
 
 
 def run(module, sizes):
-    os.environ["FPRS_MODULE"] = module
-    extra = {"presencestate.conf": sizes["presencestate.conf"]} if sizes.get("presencestate.conf") else {}
-    ast = start_with_ari(extra=extra)
+    ast = start_with_ari(module_path=module)
     version = ast.cli("core show version")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT.replace("%%", "%"))
