@@ -17,16 +17,20 @@ use std::env;
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "include/func_presencestate_rs.h";
+/// The shim's directory: every file in it (its .c files and src/shim/optional.h).
+const SHIM_DIR: &str = "src/shim";
 const SHIM: &str = "src/shim/shim.c";
+/// ARI's part of the shim (its functions optional at run time: built always).
+const ARI_SHIM: &str = "src/shim/ari.c";
+/// SIP PUBLISH's part of the shim, with the `sip` feature only (needs pjproject's headers).
 const SIP_SHIM: &str = "src/shim/sip.c";
 
 fn main() {
     println!("cargo:rerun-if-env-changed=ASTERISK_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=COROSYNC_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=PJPROJECT_DIR");
-    println!("cargo:rerun-if-changed={SIP_SHIM}");
     println!("cargo:rerun-if-changed={HEADER}");
-    println!("cargo:rerun-if-changed={SHIM}");
+    println!("cargo:rerun-if-changed={SHIM_DIR}");
     if env::var_os("CARGO_FEATURE_ASTERISK").is_none() {
         return;
     }
@@ -35,12 +39,11 @@ fn main() {
     let pjproject = env::var_os("CARGO_FEATURE_SIP").map(|_| pjproject());
     compile_shim(&include, cluster, pjproject.as_ref());
     generate_bindings(&include, cluster, pjproject.is_some());
+    // dlsym (the shim's optional Asterisk APIs; dlopen for the cluster): in libc since glibc
+    // 2.34, in libdl before (an empty stub after).
+    println!("cargo:rustc-link-lib=dl");
     if cluster {
         generate_cpg_bindings(&include);
-    }
-    if cluster || pjproject.is_some() {
-        // dlopen and dlsym: in libc since glibc 2.34, in libdl before (an empty stub after).
-        println!("cargo:rustc-link-lib=dl");
     }
 }
 
@@ -147,6 +150,7 @@ fn compile_shim(include: &Path, cluster: bool, pjproject: Option<&Pjproject>) {
     let mut build = cc::Build::new();
     build
         .file(SHIM)
+        .file(ARI_SHIM)
         .include("include")
         .include(include)
         .warnings(true)
@@ -182,14 +186,16 @@ fn generate_bindings(include: &Path, cluster: bool, sip: bool) {
         .allowlist_function("ast_(category_browse|variable_browse|config_destroy)")
         .allowlist_function("ast_devstate_(prov_add|prov_del|changed_literal)")
         .allowlist_function("astman_(get_header|send_ack|send_error)|ast_cli_completion_add")
+        .allowlist_function("ast_json_(null|unref|typeof|integer_create|integer_get|string_create|string_get|array_create|array_append|array_size|array_get|object_create|object_set|object_get|object_iter|object_iter_next|object_iter_key|object_iter_value)")
         .allowlist_type("ast_db_entry|ast_module_load_result|ast_test_result_state")
         .allowlist_var("__LOG_(ERROR|WARNING|NOTICE)|RESULT_(SUCCESS|SHOWUSAGE|FAILURE)")
         // Structs Asterisk owns stay opaque: only the C shim, built against the target's own
         // headers, may know their layout.
         .opaque_type("ast_(channel|str|test|custom_function|config|variable)")
         .opaque_type("stasis_(subscription|message)|mansession|message")
+        .opaque_type("ast_(json|json_iter|ari_response)")
         .rustified_enum("ast_module_load_result|ast_test_result_state")
-        .constified_enum_module("ast_presence_state|ast_device_state|ast_devstate_cache")
+        .constified_enum_module("ast_presence_state|ast_device_state|ast_devstate_cache|ast_json_type")
         .layout_tests(false)
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
     for (name, value) in MODULE_DEFINES {

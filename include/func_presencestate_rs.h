@@ -28,6 +28,11 @@
 #include "asterisk/stasis.h"
 #include "asterisk/strings.h"
 #include "asterisk/test.h"
+#include "asterisk/http.h"
+#include "asterisk/json.h"
+#include "asterisk/paths.h"
+#include "asterisk/ari.h"
+#include "asterisk/stasis_app.h"
 
 /* ---- Implemented in Rust ------------------------------------------------------------------ */
 
@@ -108,6 +113,27 @@ struct fprs_sip_response {
 int fprs_sip_publish(const struct fprs_sip_request *req, struct fprs_sip_response *resp);
 int fprs_cli_publications(int fd, int argc, const char *const *argv);
 #endif
+/* ARI /ari/presenceStates (src/ffi/ari.rs). name: the decoded {name} path segment (NULL when
+ * absent); get_params: query and form parameters; body: the JSON body (JSON null when none).
+ * Each fills response with fprs_shim_ari_respond. */
+void fprs_ari_list(struct ast_variable *get_params, struct ast_ari_response *response);
+void fprs_ari_get(const char *name, struct ast_variable *get_params,
+	struct ast_ari_response *response);
+void fprs_ari_put(const char *name, struct ast_variable *get_params, struct ast_variable *headers,
+	struct ast_json *body, struct ast_ari_response *response);
+void fprs_ari_delete(const char *name, struct ast_variable *get_params,
+	struct ast_variable *headers, struct ast_ari_response *response);
+/* Adds presenceStates to Asterisk's API listing (resources.json) when its declaration is in
+ * <data_dir>/rest-api/. */
+void fprs_ari_amend_listing(struct ast_json *listing, const char *data_dir);
+/* The presence: event source (src/ffi/ari_events.rs): whether id names presence one can
+ * subscribe to; subscribe/unsubscribe/is_subscribed with id NULL or "" meaning every name. */
+int fprs_ari_source_accepts(const char *id);
+int fprs_ari_source_subscribe(const char *app, const char *id);
+int fprs_ari_source_unsubscribe(const char *app, const char *id);
+int fprs_ari_source_is_subscribed(const char *app, const char *id);
+/* The presence board's page, static bytes of this module. */
+const char *fprs_board_page(size_t *len);
 
 /* ---- Implemented in the C shim ------------------------------------------------------------ */
 
@@ -148,6 +174,14 @@ struct stasis_subscription *fprs_shim_subscribe_presence(stasis_subscription_cb 
  * channel technology or a list and would announce nothing, or another state). 0 on success. */
 int fprs_shim_publish_presence(enum ast_presence_state state, const char *provider,
 	const char *subtype, const char *message);
+/* Ends a subscription without waiting for it (unlike stasis_unsubscribe_and_join, safe in a
+ * callback Asterisk makes while holding its own locks); the handle stays valid for
+ * fprs_shim_subscription_done and must be given to fprs_shim_reap_subscription once. */
+struct stasis_subscription *fprs_shim_retire_subscription(struct stasis_subscription *sub);
+/* Non-zero once a retired subscription delivered its last message. */
+int fprs_shim_subscription_done(struct stasis_subscription *sub);
+/* Waits for a retired subscription's last message and releases the handle. */
+void fprs_shim_reap_subscription(struct stasis_subscription *sub);
 /* Fills the fields of a presence-state message; -1 for any other message type. */
 int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_state *state,
 	const char **provider, const char **subtype, const char **message);
@@ -181,5 +215,27 @@ int fprs_shim_sip_in_pjsip_thread(int (*fn)(void *), void *data);
 const char *fprs_shim_sip_register(void);
 void fprs_shim_sip_unregister(void);
 #endif
+/* Looks up every res_ari / res_stasis function the ARI resource uses; non-zero when all are
+ * there (res_ari and res_stasis loaded). */
+int fprs_shim_have_ari(void);
+/* Adds the /ari/presenceStates handler and registers the presence: event source; 0 on
+ * success. Only when fprs_shim_have_ari(). */
+int fprs_shim_register_ari(void);
+void fprs_shim_unregister_ari(void);
+/* Links (unlinks) /ari/api-docs/resources.json and /presence-board on Asterisk's HTTP server. */
+void fprs_shim_link_http(void);
+void fprs_shim_unlink_http(void);
+/* How many ARI, event-source and HTTP callbacks of this module are running now. */
+int fprs_shim_ari_busy(void);
+/* Sets an ARI response: code, its reason (a static string) and message (stolen). */
+void fprs_shim_ari_respond(struct ast_ari_response *response, int code, const char *text,
+	struct ast_json *message);
+/* stasis_app_send: 0 when app is registered (the event is then its, to add fields to). */
+int fprs_shim_ari_send(const char *app, struct ast_json *event);
+/* The names of every registered Stasis app (a JSON array), and one app as JSON. */
+struct ast_json *fprs_shim_stasis_app_names(void);
+struct ast_json *fprs_shim_stasis_app_json(const char *app);
+/* A unix time in milliseconds as ARI writes dates. */
+struct ast_json *fprs_shim_json_time(long long unix_ms);
 
 #endif

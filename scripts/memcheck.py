@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Runs Asterisk 22 with func_presencestate_rs under valgrind memcheck through a scenario that
 touches every entry point of the module (read, read2, write, the presence and device-state
-providers, timed writes and the expiry thread, CLI and its completion, AMI actions, the config
-file, the test framework, load/unload/reload), then reports the errors and definite leaks
+providers, timed writes and the expiry thread, CLI and its completion, AMI actions, ARI's
+/presenceStates, its events and the board page, the config file, the test framework,
+load/unload/reload), then reports the errors and definite leaks
 valgrind found, and which of them have a frame in the module.
 
     scripts/memcheck [--keep]      (builds the module first)
@@ -16,7 +17,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "asterisk-test-suite", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import instance  # noqa: E402
+import ari  # noqa: E402  (the ARI tests' HTTP and websocket clients)
+import requests  # noqa: E402
 
 VALGRIND = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
             "--errors-for-leak-kinds=definite", "--keep-debuginfo=yes", "--num-callers=40",
@@ -55,7 +59,8 @@ garbage line
 def scenario():
     module = os.environ["FPRS_MODULE"]
     ast = instance.AsteriskInstance(mode="ours", module_path=module, name="memcheck",
-                                    configs={"extensions.conf": DIALPLAN, "presencestate.conf": CONFIG})
+                                    configs={"extensions.conf": DIALPLAN, "presencestate.conf": CONFIG,
+                                             **instance.ari_configs()})
     ast.wrapper = [arg.replace("%s", ast.dir) for arg in VALGRIND]
     started = time.monotonic()
     ast.start(timeout=900)
@@ -131,12 +136,61 @@ def scenario():
         open(ast.host("etc", "presencestate.conf"), "w").write(CONFIG + "record_changes = maybe\n"),
         ast.cli("module reload func_presencestate_rs.so", timeout=300),
         ast.cli("presencestate show CustomPresence:edited", timeout=120)))
+    step("ARI /presenceStates: list, get (ours, another provider), put (query, JSON, timed, a '/'), "
+         "refused (400, 409, 404, 401, 403), delete; the API listing; the board", lambda: ari_requests(ast))
+    board = ari.Events("memcheck-board", subscribe_all=True, timeout=120)
+    step("ARI events: presence:, one name, subscribeAll; a write, an expiry, a delete; unsubscribe",
+         lambda: ari_events(ami, board))
     step("test framework", lambda: ast.cli("test execute category /funcs/func_presencestate_rs/", timeout=600))
-    step("unload/load/reload x3", lambda: [
+    step("unload/load/reload x3, an ARI app connected (subscribeAll, taken again at each load)", lambda: [
         ast.cli("module %s func_presencestate_rs.so" % verb, timeout=300)
         for _ in range(3) for verb in ("unload", "load", "reload")])
+    step("ARI event after the reloads", lambda: (
+        ari.session().put(ari.url("CustomPresence:after"), params={"state": "dnd"}, timeout=120),
+        board.wait_presence("CustomPresence:after", "dnd", timeout=120)))
+    board.close()
     ast.stop(timeout=600)
     return ast.host_dir, steps
+
+
+def ari_requests(ast):
+    s, reader = ari.session(), ari.session(ari.READER, ari.READER_PASSWORD)
+    for method, name, kwargs in (
+            ("PUT", "CustomPresence:web", {"params": {"state": "away", "message": "a, b"}}),
+            ("PUT", "CustomPresence:web", {"json": {"state": "dnd", "expires": 3600}}),
+            ("PUT", "CustomPresence:team/web", {"params": {"state": "xa"}}),
+            ("PUT", "CustomPresence:web", {"params": {"state": "bored"}}),
+            ("PUT", "CustomPresence:web", {"json": {"state": ["x"], "expires": "soon"}}),
+            ("PUT", "CustomPresence:web", {"data": "[1]", "headers": {"Content-Type": "application/json"}}),
+            ("PUT", "CustomPresence:web", {"params": {"state": "away", "nosuch": "1"}}),
+            ("PUT", "Lamp:desk", {"params": {"state": "away"}}),
+            ("PUT", "nocolon", {"params": {"state": "away"}}),
+            ("GET", "CustomPresence:web", {}), ("GET", "CustomPresence:nobody", {}),
+            ("GET", "NoSuch:thing", {}), ("GET", "CustomPresence:", {}), ("GET", None, {}),
+            ("DELETE", "CustomPresence:team/web", {}), ("DELETE", "CustomPresence:team/web", {}),
+            ("DELETE", "Lamp:desk", {})):
+        s.request(method, ari.url(name), timeout=120, **kwargs)
+    reader.put(ari.url("CustomPresence:web"), params={"state": "away"}, timeout=120)
+    requests.get(ari.url(), timeout=120)
+    s.get(ari.BASE + "/ari/api-docs/resources.json", timeout=120)
+    s.get(ari.BASE + "/presence-board", timeout=120)
+    s.post(ari.BASE + "/presence-board", timeout=120)
+
+
+def ari_events(ami, board):
+    panel = ari.Events("memcheck-panel", timeout=120)
+    ari.subscribe("memcheck-panel", "presence:CustomPresence:web", timeout=120)
+    ari.subscribe("memcheck-panel", "presence:", timeout=120)
+    ari.subscribe("memcheck-panel", "presence:nocolon", timeout=120)
+    ami.action({"Action": "SetVar", "Variable": "PRESENCE_STATE(CustomPresence:web)",
+                "Value": "chat,,soon,t(1)"}, 120)
+    panel.wait_presence("CustomPresence:web", "chat", timeout=120)
+    board.wait_presence("CustomPresence:web", "chat", timeout=120)
+    ari.session().delete(ari.url("CustomPresence:web"), timeout=120)
+    panel.wait_presence("CustomPresence:web", "not_set", timeout=120)
+    requests.delete(ari.BASE + "/ari/applications/memcheck-panel/subscription",
+                        params={"eventSource": "presence:"}, auth=(ari.USER, ari.PASSWORD), timeout=120)
+    panel.close()
 
 
 def report(run_dir):

@@ -40,6 +40,7 @@ DEFAULT_ROOT = "/var/cache/func_presencestate_rs/asterisk22"
 DEFAULT_PREFIX = "/usr"
 DOC = os.path.normpath(os.path.join(LIB, "..", "..", "doc", "func_presencestate_rs.xml"))
 DOC_INSTALLED = "func_presencestate_rs-en_US.xml"            # the name Asterisk's glob wants
+ARI_DECLARATION = os.path.normpath(os.path.join(LIB, "..", "..", "rest-api", "presenceStates.json"))
 RUNS = "/tmp/fprs-runs"                                       # inside the root
 OUR_SO = "func_presencestate_rs.so"
 STOCK_SO = "func_presencestate.so"
@@ -47,14 +48,11 @@ AMI_USER, AMI_SECRET = "user", "mysecret"                     # as the upstream 
 NS_ENV = "FPRS_NAMESPACE_ROOT"                                # set inside our namespaces
 
 # Modules never needed here that slow start-up, bind ports, touch devices or the network,
-# or pull in external services. PJSIP is added unless the run has a pjsip config.
+# or pull in external services. PJSIP is added unless the run has a pjsip config, ARI (and the
+# Stasis modules it needs) unless it has an ari.conf.
 NOLOAD = """
 chan_iax2 chan_unistim chan_motif chan_console chan_websocket chan_audiosocket app_audiosocket
-res_audiosocket res_websocket_client app_stasis app_stasis_broadcast res_ari res_ari_model
-res_ari_applications res_ari_asterisk res_ari_bridges res_ari_channels res_ari_device_states
-res_ari_endpoints res_ari_events res_ari_playbacks res_ari_recordings res_ari_sounds
-res_stasis res_stasis_answer res_stasis_broadcast res_stasis_device_state res_stasis_playback
-res_stasis_recording res_stasis_snoop res_stasis_test res_xmpp res_snmp res_statsd res_prometheus
+res_audiosocket res_xmpp res_snmp res_statsd res_prometheus
 res_hep res_hep_pjsip res_hep_rtcp res_calendar res_calendar_caldav res_calendar_ews
 res_calendar_exchange res_calendar_icalendar res_config_curl res_config_ldap res_config_odbc
 res_config_pgsql res_odbc res_odbc_transaction res_resolver_unbound res_stun_monitor
@@ -64,6 +62,13 @@ app_voicemail_odbc app_jack app_festival app_mp3 cdr_adaptive_odbc cdr_odbc cdr_
 cdr_radius cdr_tds cel_odbc cel_pgsql cel_radius cel_tds func_odbc
 """.split()
 PJSIP_CONFIGS = ("pjsip.conf", "pjsip_wizard.conf")
+ARI_MODULES = """
+res_websocket_client app_stasis app_stasis_broadcast res_ari res_ari_model res_ari_applications
+res_ari_asterisk res_ari_bridges res_ari_channels res_ari_device_states res_ari_endpoints
+res_ari_events res_ari_playbacks res_ari_recordings res_ari_sounds res_stasis
+res_stasis_answer res_stasis_broadcast res_stasis_device_state res_stasis_playback
+res_stasis_recording res_stasis_snoop res_stasis_test
+""".split()
 
 
 class AsteriskError(Exception):
@@ -77,6 +82,27 @@ def manager_conf(*general):
                       "displayconnects = no", *general, "",
                       "[%s]" % AMI_USER, "secret = %s" % AMI_SECRET, "read = all",
                       "write = all", ""])
+
+
+# ARI on loopback, for the runs that have it (their configs include ari_configs()).
+HTTP_PORT = 8088
+HTTP_BASE = "http://127.0.0.1:%d" % HTTP_PORT
+ARI_USER, ARI_PASSWORD = "reception", "s3cret-reception"
+ARI_READER, ARI_READER_PASSWORD = "wallboard", "s3cret-wallboard"     # read_only = yes
+
+
+def ari_configs():
+    """http.conf and ari.conf: Asterisk's HTTP server on 127.0.0.1:8088 with ARI, a full user
+    and a read-only one. (A run with an ari.conf loads the ARI and Stasis modules.)"""
+    return {
+        "http.conf": "[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n" % HTTP_PORT,
+        "ari.conf": "\n".join([
+            # The board's own origin, so res_ari logs no NOTICE for each of its writes.
+            "[general]", "enabled = yes", "pretty = no", "allowed_origins = %s" % HTTP_BASE, "",
+            "[%s]" % ARI_USER, "type = user", "read_only = no", "password = %s" % ARI_PASSWORD, "",
+            "[%s]" % ARI_READER, "type = user", "read_only = yes",
+            "password = %s" % ARI_READER_PASSWORD, ""]),
+    }
 
 
 def default_root():
@@ -289,6 +315,8 @@ messages => notice,warning,error,verbose(3)
                 raise AsteriskError("modules.conf: only the [modules] section is supported")
             test_lines.append(line)
         noload = [m + ".so" for m in NOLOAD]
+        if "ari.conf" not in self.configs:
+            noload += [m + ".so" for m in ARI_MODULES]
         if not any(c in self.configs for c in PJSIP_CONFIGS):
             noload += [m for m in sorted(os.listdir(self.root + self.inst.moddir))
                        if m.startswith(("res_pjsip", "chan_pjsip", "func_pjsip"))]
@@ -323,20 +351,32 @@ messages => notice,warning,error,verbose(3)
 
     def _populate_data_dir(self):
         """astdatadir: links to the selected Asterisk's data directory, plus (mode ours) the
-        module's documentation in documentation/thirdparty/, which Asterisk reads at start-up."""
+        module's documentation in documentation/thirdparty/, which Asterisk reads at start-up,
+        and its ARI API declaration in rest-api/ (copied with Asterisk's own: ARI serves only
+        files whose real path is inside its rest-api directory)."""
         packaged = self.inst.directories["astdatadir"]
-        for top, skip in ((packaged, "documentation"), (packaged + "/documentation", "thirdparty"),
-                          (packaged + "/documentation/thirdparty", None)):
+        for top, skip in ((packaged, ("documentation", "rest-api")),
+                          (packaged + "/documentation", ("thirdparty",)),
+                          (packaged + "/documentation/thirdparty", ())):
             rel = os.path.relpath(top, packaged)
             for entry in os.listdir(self.root + top):
                 link = os.path.normpath(self.host("data", rel, entry))
-                if entry != skip and not os.path.lexists(link):
+                if entry not in skip and not os.path.lexists(link):
                     os.symlink(top + "/" + entry, link)
         ours = self.host("data", "documentation", "thirdparty", DOC_INSTALLED)
         if os.path.lexists(ours):
             os.unlink(ours)
         if self.mode == "ours":
             shutil.copyfile(DOC, ours)
+        rest = self.host("data", "rest-api")
+        if os.path.islink(rest) or os.path.isdir(rest):      # a restart may switch modes
+            os.unlink(rest) if os.path.islink(rest) else shutil.rmtree(rest)
+        os.makedirs(rest)
+        packaged_rest = self.root + packaged + "/rest-api"
+        for entry in os.listdir(packaged_rest) if os.path.isdir(packaged_rest) else ():
+            shutil.copyfile(os.path.join(packaged_rest, entry), os.path.join(rest, entry))
+        if self.mode == "ours":
+            shutil.copyfile(ARI_DECLARATION, os.path.join(rest, os.path.basename(ARI_DECLARATION)))
 
     # -- life cycle --------------------------------------------------------------------
 

@@ -1,12 +1,11 @@
-//! The AMI actions `PresenceStateSet` and `PresenceStateDelete`: their fields checked and
-//! turned into the stock AstDB value, so a panel never has to base64-encode by hand.
+//! The AMI actions `PresenceStateSet` and `PresenceStateDelete`: their headers checked and
+//! turned into the stock AstDB value (`compose`).
 
-use super::base64;
+use super::compose::{compose, FieldError, Fields};
 use super::shown;
-use super::state::PresenceState;
 use super::stats::Refusal;
 use super::store::{name_for_write, WriteError};
-use super::value::{Presence, ValueError, MAX_EXPIRY_SECONDS};
+use super::value::MAX_EXPIRY_SECONDS;
 use std::fmt;
 
 /// The fields of a `PresenceStateSet` action (empty when the header is absent).
@@ -97,69 +96,46 @@ pub fn presentity(text: &[u8]) -> Result<&[u8], ActionError> {
     name_for_write(text).map_err(ActionError::Write)
 }
 
-/// The value to write for a `PresenceStateSet`, in the stock format: `state` alone, or
-/// `state,subtype,message`, or with option `e` when the action says `Encoded: yes` or when
-/// the subtype or message holds a comma (both are then stored base64-encoded, so the stock
-/// module reads them back whole). The state is stored by its canonical name.
+/// The value to write for a `PresenceStateSet`, in the stock format (see
+/// [`compose`]); `Encoded: yes` takes subtype and message already base64-encoded.
 pub fn value_for_set(action: &SetAction<'_>) -> Result<Vec<u8>, ActionError> {
     presentity(action.presentity)?;
-    if action.state.is_empty() {
-        return Err(ActionError::MissingState);
-    }
-    let state = PresenceState::parse(action.state)
-        .ok_or_else(|| ActionError::UnknownState(action.state.to_vec()))?;
     let encoded =
-        yes_no(action.encoded).ok_or_else(|| ActionError::BadEncoded(action.encoded.to_vec()))?;
-    let needs_encoding = [action.subtype, action.message]
-        .iter()
-        .any(|field| field.contains(&b','));
-    let (subtype, message, mut options): (Vec<u8>, Vec<u8>, Vec<u8>) = if encoded {
-        (
-            action.subtype.to_vec(),
-            action.message.to_vec(),
-            b"e".to_vec(),
-        )
-    } else if needs_encoding {
-        (
-            base64::encode(action.subtype),
-            base64::encode(action.message),
-            b"e".to_vec(),
-        )
-    } else {
-        (action.subtype.to_vec(), action.message.to_vec(), Vec::new())
+        yes_no(action.encoded).ok_or_else(|| ActionError::BadEncoded(action.encoded.to_vec()));
+    let fields = Fields {
+        state: action.state,
+        subtype: action.subtype,
+        message: action.message,
+        encoded: false,
+        expiry: action.expiry,
     };
-    if !action.expiry.is_empty() {
-        // A ')' or ',' in the header would end the option early: refused as it stands.
-        if !action.expiry.iter().all(u8::is_ascii_digit) {
-            return Err(ActionError::BadExpiry(action.expiry.to_vec()));
-        }
-        options.extend_from_slice(b"t(");
-        options.extend_from_slice(action.expiry);
-        options.push(b')');
+    // The state is checked before Encoded, as it always was.
+    if let Err(error @ (FieldError::MissingState | FieldError::UnknownState(_))) = compose(&fields)
+    {
+        return Err(error.into());
     }
-    let mut value = state.name().as_bytes().to_vec();
-    if !(subtype.is_empty() && message.is_empty() && options.is_empty()) {
-        for field in [&subtype[..], &message[..]] {
-            value.push(b',');
-            value.extend_from_slice(field);
-        }
-        if !options.is_empty() {
-            value.push(b',');
-            value.extend_from_slice(&options);
+    let fields = Fields {
+        encoded: encoded?,
+        ..fields
+    };
+    compose(&fields).map_err(ActionError::from)
+}
+
+impl From<FieldError> for ActionError {
+    fn from(error: FieldError) -> ActionError {
+        match error {
+            FieldError::MissingState => ActionError::MissingState,
+            FieldError::UnknownState(state) => ActionError::UnknownState(state),
+            FieldError::BadExpiry(text) => ActionError::BadExpiry(text),
+            FieldError::Value(error) => ActionError::Write(WriteError::Value(error)),
         }
     }
-    // The same checks a write makes (base64 given with Encoded: yes, NUL bytes, the range of
-    // Expiry), so the action's error names the problem before anything is written.
-    Presence::parse(&value).map_err(|error| match error {
-        ValueError::BadExpiry { .. } => ActionError::BadExpiry(action.expiry.to_vec()),
-        error => ActionError::Write(WriteError::Value(error)),
-    })?;
-    Ok(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::value::Presence;
 
     fn set<'a>(
         presentity: &'a str,

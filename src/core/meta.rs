@@ -73,10 +73,15 @@ pub enum Source<'a> {
     Cluster,
     /// A SIP PUBLISH (`[sip_publish]`) from this endpoint (its id), or its publication's end.
     SipPublish(Cow<'a, [u8]>),
+    /// `PUT` or `DELETE /ari/presenceStates/{name}` by this ARI user (empty if unnamed).
+    AriUser(Cow<'a, [u8]>),
     /// A source a newer version wrote, shown as stored.
     Other(Cow<'a, [u8]>),
 }
 
+/// A source is stored as its kind, or `<kind>:<detail>` for a source that names who made the
+/// change (`channel:<name>`, `ari:<user>`); a kind this version does not know is kept and shown
+/// as stored ([`Source::Other`]), so another version's new kinds do not break a record.
 impl Source<'_> {
     /// Writes the field's value, escaped.
     fn encode_into(&self, out: &mut Vec<u8>) {
@@ -88,6 +93,10 @@ impl Source<'_> {
             Source::SipPublish(endpoint) => {
                 out.extend_from_slice(b"sip_publish:");
                 escape_into(endpoint, out);
+            }
+            Source::AriUser(user) => {
+                out.extend_from_slice(b"ari:");
+                escape_into(user, out);
             }
             Source::Other(text) => escape_into(text, out),
             other => out.extend_from_slice(&other.encode()),
@@ -104,6 +113,7 @@ impl Source<'_> {
             Source::Expiry => b"expiry".to_vec(),
             Source::Cluster => b"cluster".to_vec(),
             Source::SipPublish(endpoint) => [&b"sip_publish:"[..], endpoint].concat(),
+            Source::AriUser(user) => [&b"ari:"[..], user].concat(),
             Source::Other(text) => text.to_vec(),
         }
     }
@@ -113,6 +123,8 @@ impl Source<'_> {
             Source::Channel(name.to_vec().into())
         } else if let Some(endpoint) = text.strip_prefix(b"sip_publish:") {
             Source::SipPublish(endpoint.to_vec().into())
+        } else if let Some(user) = text.strip_prefix(b"ari:") {
+            Source::AriUser(user.to_vec().into())
         } else if text == b"ami" {
             Source::Ami
         } else if text == b"function" {
@@ -144,6 +156,7 @@ impl fmt::Display for Source<'_> {
             Source::SipPublish(endpoint) => {
                 write!(f, "sip publish from endpoint {}", super::shown(endpoint))
             }
+            Source::AriUser(user) => write!(f, "ARI user {}", super::shown(user)),
             Source::Other(text) => write!(f, "{}", super::shown(text)),
         }
     }
@@ -529,6 +542,10 @@ mod tests {
             (
                 Source::SipPublish(b"alice".to_vec().into()),
                 "sip publish from endpoint alice",
+            ),
+            (
+                Source::AriUser(b"reception".to_vec().into()),
+                "ARI user reception",
             ),
             (
                 Source::Other(b"cluster:node2".to_vec().into()),

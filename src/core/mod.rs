@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod ami;
+pub mod ari;
 pub mod base64;
 pub mod cli;
 pub mod cluster;
+pub mod compose;
 pub mod config;
 pub mod device_state;
 pub mod expiry;

@@ -1,4 +1,5 @@
-//! Reading `presencestate.conf` with Asterisk's config API, at load and at `module reload`.
+//! Reading `presencestate.conf` with Asterisk's config API, at load and at `module reload`
+//! (and `ari.conf`'s `enabled`, see `ari`).
 
 use super::bindings;
 use super::boundary::c_bytes;
@@ -6,25 +7,66 @@ use crate::core::config::{self, Config, Setting, FILE_NAME};
 use std::ffi::{c_char, c_int, CString};
 
 /// One option copied out of Asterisk's config: section, key, value, line.
-type OwnedSetting = (Vec<u8>, Vec<u8>, Vec<u8>, u32);
+pub(crate) type OwnedSetting = (Vec<u8>, Vec<u8>, Vec<u8>, u32);
 
 /// Reads the file and logs what is wrong in it. A missing file means all defaults; a file
 /// Asterisk cannot parse (it logs the line) means all defaults too. The caller hands each
 /// component its settings (see `module::apply`), so nothing here is kept between calls.
 pub(crate) fn read() -> Config {
-    let file = CString::new(FILE_NAME).expect("the file name holds no NUL");
+    let owned = match load(FILE_NAME) {
+        Loaded::Settings(owned) => owned,
+        Loaded::Missing => return Config::default(),
+        Loaded::Invalid => {
+            warning!(
+                "{FILE_NAME} could not be parsed (Asterisk logged the line above); using the \
+                 defaults for every option"
+            );
+            return Config::default();
+        }
+    };
+    let (config, warnings) = config::parse(&settings(&owned));
+    for warning in warnings {
+        warning!("{warning}");
+    }
+    config
+}
+
+/// What loading a config file gave.
+pub(crate) enum Loaded {
+    Settings(Vec<OwnedSetting>),
+    Missing,
+    /// Asterisk could not parse it (and logged why).
+    Invalid,
+}
+
+/// The settings of `owned` as the core reads them.
+pub(crate) fn settings(owned: &[OwnedSetting]) -> Vec<Setting<'_>> {
+    owned
+        .iter()
+        .map(|(section, key, value, line)| Setting {
+            section,
+            key,
+            value,
+            line: *line,
+        })
+        .collect()
+}
+
+/// Every option of config file `file` (in Asterisk's configuration directory), copied out.
+pub(crate) fn load(file: &str) -> Loaded {
+    let Ok(file) = CString::new(file) else {
+        return Loaded::Missing;
+    };
     let mut status: c_int = 0;
     // SAFETY: file is NUL-terminated and status a valid out-pointer, both only used during the
     // call; the config returned (or NULL) is ours to destroy, below.
     let cfg = unsafe { bindings::fprs_shim_config_load(file.as_ptr(), &mut status) };
     if cfg.is_null() {
-        if status == 2 {
-            warning!(
-                "{FILE_NAME} could not be parsed (Asterisk logged the line above); using the \
-                 defaults for every option"
-            );
-        }
-        return Config::default();
+        return if status == 2 {
+            Loaded::Invalid
+        } else {
+            Loaded::Missing
+        };
     }
     let mut owned: Vec<OwnedSetting> = Vec::new();
     let mut category: *mut c_char = std::ptr::null_mut();
@@ -58,18 +100,5 @@ pub(crate) fn read() -> Config {
     }
     // SAFETY: cfg came from ast_config_load and nothing of it is used after this.
     unsafe { bindings::ast_config_destroy(cfg) };
-    let settings: Vec<Setting<'_>> = owned
-        .iter()
-        .map(|(section, key, value, line)| Setting {
-            section,
-            key,
-            value,
-            line: *line,
-        })
-        .collect();
-    let (config, warnings) = config::parse(&settings);
-    for warning in warnings {
-        warning!("{warning}");
-    }
-    config
+    Loaded::Settings(owned)
 }

@@ -37,12 +37,20 @@ fn read_through_presence_core<T>(
     request: &ReadRequest<'_>,
     deliver: impl FnOnce(&[u8]) -> Result<T, String>,
 ) -> Result<T, String> {
-    let provider = c_string(request.provider).ok_or("the provider holds a NUL byte")?;
+    let (state, subtype, message) = ask_presence_core(request.provider)?;
+    deliver(&render(request, state, &subtype, &message))
+}
+
+/// The presence core's answer for `provider` (state, subtype, message), or why there is none.
+pub(crate) fn ask_presence_core(
+    provider: &[u8],
+) -> Result<(PresenceState, Vec<u8>, Vec<u8>), String> {
+    let provider_c = c_string(provider).ok_or("the provider holds a NUL byte")?;
     let (mut subtype, mut message): (*mut c_char, *mut c_char) = (ptr::null_mut(), ptr::null_mut());
-    // SAFETY: provider is NUL-terminated; the core stores into the two out-pointers strings
+    // SAFETY: provider_c is NUL-terminated; the core stores into the two out-pointers strings
     // from its allocator (or NULL), which are freed below.
     let state = unsafe {
-        bindings::ast_presence_state_nocache(provider.as_ptr(), &mut subtype, &mut message)
+        bindings::ast_presence_state_nocache(provider_c.as_ptr(), &mut subtype, &mut message)
     };
     // SAFETY: NULL or NUL-terminated strings the core just allocated for us; copied before freeing.
     let (subtype_bytes, message_bytes) = unsafe {
@@ -59,10 +67,10 @@ fn read_through_presence_core<T>(
     let state = from_asterisk(state).ok_or_else(|| {
         format!(
             "presence provider '{}' is unknown or gave no state",
-            shown(request.provider)
+            shown(provider)
         )
     })?;
-    deliver(&render(request, state, &subtype_bytes, &message_bytes))
+    Ok((state, subtype_bytes, message_bytes))
 }
 
 fn refuse_read(data: &[u8], reason: &str) -> c_int {

@@ -1,7 +1,7 @@
 //! The store's view of Asterisk: AstDB for persistence, Stasis (through the presence core) for
 //! announcements, and the one global store every callback uses.
 
-use super::bindings::{self, ast_presence_state as ast_state};
+use super::bindings::{self, ast_presence_state as ast_state, stasis_message};
 use super::boundary::c_bytes;
 use crate::core::device_state::DeviceState;
 use crate::core::meta::Source;
@@ -9,7 +9,8 @@ use crate::core::state::PresenceState;
 use crate::core::store::{Host, Name, Store, WriteError};
 use crate::core::value::Presence;
 use crate::core::{shown, PROVIDER_LABEL, PROVIDER_PREFIX};
-use std::ffi::{CStr, CString};
+use std::ffi::{c_char, CStr, CString};
+use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::LazyLock;
 
@@ -38,6 +39,46 @@ pub(crate) fn from_asterisk(state: ast_state::Type) -> Option<PresenceState> {
     PresenceState::ALL
         .into_iter()
         .find(|&s| to_asterisk(s) == state)
+}
+
+/// A presence-state message as Stasis delivered it, borrowed from the message.
+pub(crate) struct PresenceMessage<'a> {
+    pub(crate) state: ast_state::Type,
+    pub(crate) provider: &'a [u8],
+    pub(crate) subtype: &'a [u8],
+    pub(crate) message: &'a [u8],
+}
+
+/// The fields of `msg`, or `None` for a message of another type.
+///
+/// # Safety
+/// `msg` is a Stasis message being delivered, alive for `'a`.
+pub(crate) unsafe fn presence_message<'a>(msg: *mut stasis_message) -> Option<PresenceMessage<'a>> {
+    let (mut state, mut provider, mut subtype, mut message) = (
+        0,
+        ptr::null::<c_char>(),
+        ptr::null::<c_char>(),
+        ptr::null::<c_char>(),
+    );
+    // SAFETY: msg is live (as the caller guarantees); the out-pointers are valid locals.
+    let found = unsafe {
+        bindings::fprs_shim_presence_message(
+            msg,
+            &mut state,
+            &mut provider,
+            &mut subtype,
+            &mut message,
+        )
+    };
+    // SAFETY: the fields are NUL-terminated strings of msg, alive for 'a.
+    (found == 0).then(|| unsafe {
+        PresenceMessage {
+            state,
+            provider: c_bytes(provider).unwrap_or_default(),
+            subtype: c_bytes(subtype).unwrap_or_default(),
+            message: c_bytes(message).unwrap_or_default(),
+        }
+    })
 }
 
 /// The store's [`Host`] in a running Asterisk.

@@ -5,6 +5,8 @@
 mod bindings;
 #[macro_use]
 mod log;
+mod ari;
+mod ari_events;
 mod boundary;
 mod cli;
 #[cfg(feature = "cluster")]
@@ -18,6 +20,7 @@ mod devstate;
 mod expiry;
 mod function;
 mod host;
+mod json;
 mod manager;
 mod module;
 mod selftest;

@@ -120,6 +120,11 @@ const REGISTRATIONS: &[Registration] = &[
         unregister: unregister_tests,
     },
     Registration {
+        what: "ARI's /ari/presenceStates, its events and the presence board",
+        register: super::ari::register,
+        unregister: super::ari::unregister,
+    },
+    Registration {
         what: "the presence expiry thread",
         register: start_expiry_thread,
         unregister: stop_expiry_thread,

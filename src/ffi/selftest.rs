@@ -5,11 +5,11 @@ use super::bindings::{
     self, ast_presence_state as ast_state, ast_test, ast_test_result_state as TestResult,
 };
 use super::bindings::{stasis_message, stasis_subscription};
-use super::boundary::{c_bytes, c_string, guard};
-use super::host::{reload_from_astdb, with_astdb_entries, Asterisk, STORE};
+use super::boundary::{c_string, guard};
+use super::host::{presence_message, reload_from_astdb, with_astdb_entries, Asterisk, STORE};
 use crate::core::base64;
 use crate::core::value::{Presence, STOCK_INVALID, STOCK_VALID};
-use std::ffi::{c_char, c_void};
+use std::ffi::c_void;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -72,33 +72,15 @@ extern "C" fn on_presence_message(
     msg: *mut stasis_message,
 ) {
     guard("self-test subscriber", (), || {
-        let (mut state, mut provider, mut subtype, mut message) = (
-            0,
-            std::ptr::null::<c_char>(),
-            std::ptr::null::<c_char>(),
-            std::ptr::null::<c_char>(),
-        );
-        // SAFETY: msg is the message being delivered; the out-pointers are valid locals.
-        if unsafe {
-            bindings::fprs_shim_presence_message(
-                msg,
-                &mut state,
-                &mut provider,
-                &mut subtype,
-                &mut message,
-            )
-        } != 0
-        {
+        // SAFETY: msg is the message being delivered; its fields are copied here.
+        let Some(got) = (unsafe { presence_message(msg) }) else {
             return;
-        }
-        // SAFETY: the fields are NUL-terminated strings of msg, alive during the callback.
-        let published = unsafe {
-            Published {
-                state,
-                provider: c_bytes(provider).unwrap_or_default().to_vec(),
-                subtype: c_bytes(subtype).unwrap_or_default().to_vec(),
-                message: c_bytes(message).unwrap_or_default().to_vec(),
-            }
+        };
+        let published = Published {
+            state: got.state,
+            provider: got.provider.to_vec(),
+            subtype: got.subtype.to_vec(),
+            message: got.message.to_vec(),
         };
         // SAFETY: data is the Inbox the Subscription owns; it outlives the subscription, which
         // is joined before the Inbox is dropped.

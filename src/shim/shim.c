@@ -295,6 +295,24 @@ struct stasis_subscription *fprs_shim_subscribe_presence(stasis_subscription_cb 
 	return stasis_subscribe(ast_presence_state_topic_all(), callback, data);
 }
 
+struct stasis_subscription *fprs_shim_retire_subscription(struct stasis_subscription *sub)
+{
+	ao2_ref(sub, +1);
+	stasis_unsubscribe(sub);
+	return sub;
+}
+
+int fprs_shim_subscription_done(struct stasis_subscription *sub)
+{
+	return stasis_subscription_is_done(sub);
+}
+
+void fprs_shim_reap_subscription(struct stasis_subscription *sub)
+{
+	stasis_subscription_join(sub);
+	ao2_ref(sub, -1);
+}
+
 int fprs_shim_presence_message(struct stasis_message *msg, enum ast_presence_state *state,
 	const char **provider, const char **subtype, const char **message)
 {
@@ -383,110 +401,8 @@ int fprs_shim_publish_presence(enum ast_presence_state state, const char *provid
 	return 0;
 }
 
-/* ---- Optional Asterisk APIs ------------------------------------------------------------- */
-/*
- * Functions of modules that may be absent (not installed, or noload). The module must load
- * without them, so they are not linked: their addresses are looked up in Asterisk's global
- * symbol scope (dlsym(RTLD_DEFAULT), where modules with global symbols such as res_pjsip
- * put theirs) by fprs_shim_have_<feature>(), which Rust calls at load before registering the
- * feature; AST_MODULE_INFO's .optional_modules makes Asterisk load those modules first
- * whenever they are to be loaded at all, and count us as their user while we run, so the
- * addresses stay valid until our unload. (Declaring them `#pragma weak` is not enough: the
- * loader dlopens every module, in directory order, before starting any, and a weak reference
- * is bound at our dlopen, to NULL whenever res_pjsip's dlopen comes later; measured here.)
- * Only the one-line wrappers below call them.
- */
-#ifdef FPRS_SIP
-#include <dlfcn.h>
-
-#include "asterisk/res_pjsip.h"
-
-static struct {
-	int (*register_service)(pjsip_module *module);
-	void (*unregister_service)(pjsip_module *module);
-	struct ast_sip_endpoint *(*rdata_get_endpoint)(pjsip_rx_data *rdata);
-	struct ast_sip_endpoint *(*get_artificial_endpoint)(void);
-	int (*create_response)(const pjsip_rx_data *rdata, int st_code, struct ast_sip_contact *contact,
-		pjsip_tx_data **p_tdata);
-	int (*add_header)(pjsip_tx_data *tdata, const char *name, const char *value);
-	int (*send_stateful_response)(pjsip_rx_data *rdata, pjsip_tx_data *tdata,
-		struct ast_sip_endpoint *sip_endpoint);
-	pjsip_endpoint *(*get_pjsip_endpoint)(void);
-	int (*push_task_wait_servant)(struct ast_taskprocessor *serializer, int (*sip_task)(void *),
-		void *task_data, const char *file, int line, const char *function);
-} sip;
-
-/* Looks each function up (and its type up against res_pjsip.h's declaration). */
-#define OPTIONAL(field, symbol) do { \
-		__typeof__(&symbol) found = dlsym(RTLD_DEFAULT, #symbol); \
-		sip.field = found; \
-	} while (0)
-
-int fprs_shim_have_sip(void)
-{
-	OPTIONAL(register_service, ast_sip_register_service);
-	OPTIONAL(unregister_service, ast_sip_unregister_service);
-	OPTIONAL(rdata_get_endpoint, ast_pjsip_rdata_get_endpoint);
-	OPTIONAL(get_artificial_endpoint, ast_sip_get_artificial_endpoint);
-	OPTIONAL(create_response, ast_sip_create_response);
-	OPTIONAL(add_header, ast_sip_add_header);
-	OPTIONAL(send_stateful_response, ast_sip_send_stateful_response);
-	OPTIONAL(get_pjsip_endpoint, ast_sip_get_pjsip_endpoint);
-	OPTIONAL(push_task_wait_servant, __ast_sip_push_task_wait_servant);
-	return sip.register_service && sip.unregister_service && sip.rdata_get_endpoint
-		&& sip.get_artificial_endpoint && sip.create_response && sip.add_header
-		&& sip.send_stateful_response && sip.get_pjsip_endpoint && sip.push_task_wait_servant;
-}
-
-int fprs_shim_sip_register_service(pjsip_module *module)
-{
-	return sip.register_service(module);
-}
-
-void fprs_shim_sip_unregister_service(pjsip_module *module)
-{
-	sip.unregister_service(module);
-}
-
-struct ast_sip_endpoint *fprs_shim_sip_rdata_endpoint(pjsip_rx_data *rdata)
-{
-	struct ast_sip_endpoint *endpoint = sip.rdata_get_endpoint(rdata);
-	struct ast_sip_endpoint *artificial = sip.get_artificial_endpoint();
-
-	if (endpoint && endpoint == artificial) {
-		ao2_ref(endpoint, -1);
-		endpoint = NULL;
-	}
-	ao2_cleanup(artificial);
-	return endpoint;
-}
-
-int fprs_shim_sip_create_response(pjsip_rx_data *rdata, int status, pjsip_tx_data **tdata)
-{
-	return sip.create_response(rdata, status, NULL, tdata) == PJ_SUCCESS ? 0 : -1;
-}
-
-void fprs_shim_sip_add_header(pjsip_tx_data *tdata, const char *name, const char *value)
-{
-	sip.add_header(tdata, name, value);
-}
-
-int fprs_shim_sip_send_response(pjsip_rx_data *rdata, pjsip_tx_data *tdata,
-	struct ast_sip_endpoint *endpoint)
-{
-	return sip.send_stateful_response(rdata, tdata, endpoint) == PJ_SUCCESS ? 0 : -1;
-}
-
-pjsip_endpoint *fprs_shim_sip_endpoint(void)
-{
-	return sip.get_pjsip_endpoint();
-}
-
-int fprs_shim_sip_in_pjsip_thread(int (*fn)(void *), void *data)
-{
-	return sip.push_task_wait_servant(NULL, fn, data, __FILE__, __LINE__, __PRETTY_FUNCTION__);
-}
-#else
+#ifndef FPRS_SIP
+/* Built without the `sip` feature: no SIP PUBLISH service (src/shim/sip.c otherwise). */
 int fprs_shim_have_sip(void)
 {
 	return 0;
@@ -543,8 +459,10 @@ AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER,
 	.unload = fprs_unload,
 	.reload = fprs_reload,
 	.load_pri = AST_MODPRI_DEVSTATE_PROVIDER,
+	/* Loaded first when they are to be loaded at all; see src/shim/optional.h. */
 #ifdef FPRS_SIP
-	/* Loaded first when they are to be loaded at all; see "Optional Asterisk APIs". */
-	.optional_modules = "res_pjsip",
+	.optional_modules = "res_ari,res_stasis,res_pjsip",
+#else
+	.optional_modules = "res_ari,res_stasis",
 #endif
 );

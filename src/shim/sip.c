@@ -13,8 +13,8 @@
  * answers every other event package. It takes only PUBLISH with Event: presence.
  *
  * No logic: this file turns a pjsip message into byte slices for Rust (src/ffi/sip.rs) and
- * Rust's answer into a response. The res_pjsip functions are called through the weak
- * wrappers of shim.c ("Optional Asterisk APIs"); pjproject's own functions are always there
+ * Rust's answer into a response. The res_pjsip functions are optional (src/shim/optional.h):
+ * the module loads and works without res_pjsip; pjproject's own functions are always there
  * (the asterisk binary links libasteriskpj).
  */
 #include "func_presencestate_rs.h"
@@ -24,11 +24,85 @@
 
 #include "asterisk/res_pjsip.h"
 
+#include "optional.h"
+
 /* Headers configured any other way give other struct layouts (config_site.h): refuse. */
 #if !defined(PJ_AUTOCONF) || PJSIP_MAX_MODULE != 38 || PJ_MAX_HOSTNAME != 256 \
 	|| PJSIP_MAX_URL_SIZE != 512 || PJSIP_MAX_PKT_LEN != 65535 || PJSIP_SAFE_MODULE != 0
 #error "pjproject headers not configured with Asterisk's config_site.h (PJSIP_MAX_MODULE 38, PJ_MAX_HOSTNAME 256, PJSIP_MAX_URL_SIZE 512, PJSIP_MAX_PKT_LEN 65535, -DPJ_AUTOCONF=1): make them with scripts/pjproject-headers and set PJPROJECT_DIR"
 #endif
+
+/* ---- res_pjsip's functions (optional: src/shim/optional.h) ----------------------------- */
+
+FPRS_OPTIONAL(ast_sip_register_service);
+FPRS_OPTIONAL(ast_sip_unregister_service);
+FPRS_OPTIONAL(ast_pjsip_rdata_get_endpoint);
+FPRS_OPTIONAL(ast_sip_get_artificial_endpoint);
+FPRS_OPTIONAL(ast_sip_create_response);
+FPRS_OPTIONAL(ast_sip_add_header);
+FPRS_OPTIONAL(ast_sip_send_stateful_response);
+FPRS_OPTIONAL(ast_sip_get_pjsip_endpoint);
+FPRS_OPTIONAL(__ast_sip_push_task_wait_servant);
+
+int fprs_shim_have_sip(void)
+{
+	/* Each is looked up (&, not &&), so none is left from an earlier load. */
+	return RESOLVE(ast_sip_register_service) & RESOLVE(ast_sip_unregister_service)
+		& RESOLVE(ast_pjsip_rdata_get_endpoint) & RESOLVE(ast_sip_get_artificial_endpoint)
+		& RESOLVE(ast_sip_create_response) & RESOLVE(ast_sip_add_header)
+		& RESOLVE(ast_sip_send_stateful_response) & RESOLVE(ast_sip_get_pjsip_endpoint)
+		& RESOLVE(__ast_sip_push_task_wait_servant);
+}
+
+int fprs_shim_sip_register_service(pjsip_module *module)
+{
+	return optional_ast_sip_register_service(module);
+}
+
+void fprs_shim_sip_unregister_service(pjsip_module *module)
+{
+	optional_ast_sip_unregister_service(module);
+}
+
+struct ast_sip_endpoint *fprs_shim_sip_rdata_endpoint(pjsip_rx_data *rdata)
+{
+	struct ast_sip_endpoint *endpoint = optional_ast_pjsip_rdata_get_endpoint(rdata);
+	struct ast_sip_endpoint *artificial = optional_ast_sip_get_artificial_endpoint();
+
+	if (endpoint && endpoint == artificial) {
+		ao2_ref(endpoint, -1);
+		endpoint = NULL;
+	}
+	ao2_cleanup(artificial);
+	return endpoint;
+}
+
+int fprs_shim_sip_create_response(pjsip_rx_data *rdata, int status, pjsip_tx_data **tdata)
+{
+	return optional_ast_sip_create_response(rdata, status, NULL, tdata) == PJ_SUCCESS ? 0 : -1;
+}
+
+void fprs_shim_sip_add_header(pjsip_tx_data *tdata, const char *name, const char *value)
+{
+	optional_ast_sip_add_header(tdata, name, value);
+}
+
+int fprs_shim_sip_send_response(pjsip_rx_data *rdata, pjsip_tx_data *tdata,
+	struct ast_sip_endpoint *endpoint)
+{
+	return optional_ast_sip_send_stateful_response(rdata, tdata, endpoint) == PJ_SUCCESS ? 0 : -1;
+}
+
+pjsip_endpoint *fprs_shim_sip_endpoint(void)
+{
+	return optional_ast_sip_get_pjsip_endpoint();
+}
+
+int fprs_shim_sip_in_pjsip_thread(int (*fn)(void *), void *data)
+{
+	return optional___ast_sip_push_task_wait_servant(NULL, fn, data, __FILE__, __LINE__,
+		__PRETTY_FUNCTION__);
+}
 
 static const pjsip_method publish_method = { PJSIP_OTHER_METHOD, { "PUBLISH", 7 } };
 

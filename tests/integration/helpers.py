@@ -21,9 +21,11 @@ def requires(*dependencies):
 
 
 def prepare(mode="ours", **kwargs):
-    """An Asterisk with our module (mode "ours") or the stock one ("stock"), not yet started."""
+    """An Asterisk with our module (mode "ours") or the stock one ("stock"), not yet started;
+    `module_path` (default: FPRS_MODULE's, as the process started) names another build."""
     kwargs.setdefault("name", os.environ.get("FPRS_RUN_NAME", "run"))
-    return AsteriskInstance(mode=mode, module_path=MODULE, **kwargs)
+    kwargs.setdefault("module_path", MODULE)
+    return AsteriskInstance(mode=mode, **kwargs)
 
 
 def start(mode="ours", **kwargs):
