@@ -30,6 +30,9 @@ use timed::Put;
 mod remote;
 pub use remote::{RemoteValue, RemoteWrite};
 
+mod version;
+pub use version::Version;
+
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
     /// Stores `value` under family `CustomPresence`, key `name`. False when AstDB refused it.
@@ -47,11 +50,24 @@ pub trait Host {
     fn now_ms(&self) -> u64 {
         SystemClock.now_ms()
     }
-    /// A local change of `name` is in memory: `Some(value)` the text written, `None` a
-    /// delete; `revert`, for a timed state, the text of the state it reverts to (called under
-    /// the name's write lock, in the order memory took the changes, and only while
-    /// [`Store::replicate`] is on): the cluster versions and sends it from here.
-    fn committed(&self, _name: &[u8], _value: Option<&CStr>, _revert: Option<&[u8]>) {}
+    /// The version of a local change about to enter memory (called under the name's write
+    /// lock, in the order memory takes the changes, and only while [`Store::replicate`] is
+    /// on); `None` when there is no cluster to version it. A timed state's deadline counts
+    /// from its `wall_ms`, as every other server counts it from the version it receives.
+    fn stamp(&self) -> Option<Version> {
+        None
+    }
+    /// That change is in memory: `Some(value)` the text written, `None` a delete; `revert`,
+    /// for a timed state, the text of the state it reverts to; `version` what
+    /// [`Host::stamp`] gave it (called under the same lock): the cluster sends it from here.
+    fn committed(
+        &self,
+        _name: &[u8],
+        _value: Option<&CStr>,
+        _revert: Option<&[u8]>,
+        _version: Version,
+    ) {
+    }
 }
 
 /// Why a write was refused. `Display` gives the WARNING text.
@@ -313,18 +329,8 @@ impl Store {
     ) -> Result<(), WriteError> {
         let name = name_for_write(provider.to_bytes())?;
         let presence = Arc::new(Presence::parse_c(value).map_err(WriteError::Value)?);
-        let deadline_ms = presence
-            .expiry()
-            .map(|seconds| deadline_after(host.now_ms(), seconds));
         let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
-        self.change(
-            host,
-            name,
-            name_c,
-            Some((presence, value)),
-            deadline_ms,
-            source,
-        )
+        self.change(host, name, name_c, Some((presence, value)), source)
     }
 
     /// Deletes `CustomPresence:<name>`: from AstDB, then memory, its `CustomPresenceMeta`
@@ -341,7 +347,7 @@ impl Store {
                 return Err(WriteError::NotSet(name.to_vec()));
             }
             let name_c = c_suffix(provider, provider.to_bytes().len() - name.len());
-            self.change(host, name, name_c, None, None, source)
+            self.change(host, name, name_c, None, source)
         });
         match &result {
             Ok(()) => self.stats.count_delete(),
@@ -360,7 +366,6 @@ impl Store {
         name: &[u8],
         name_c: &CStr,
         new: Option<(Arc<Presence>, &CStr)>,
-        deadline_ms: Option<u64>,
         source: &Source,
     ) -> Result<(), WriteError> {
         let hash = fnv1a(name);
@@ -377,13 +382,22 @@ impl Store {
             writing.leave(hash);
             let mut record = None;
             let put = if persisted {
+                let version = self.stamp(host);
+                // A timed state's deadline counts from the change's version where there is
+                // one, so every server of a cluster holds the same deadline.
+                let deadline_ms = new.as_ref().and_then(|new| new.expiry()).map(|seconds| {
+                    deadline_after(
+                        version.map_or_else(|| host.now_ms(), |v| v.wall_ms),
+                        seconds,
+                    )
+                });
                 let put = self.put(name, new, deadline_ms);
                 if self.records(&put) {
                     record = self.note_change(&mut writing, name, &put, source);
                 }
-                if self.replicating.load(Relaxed) {
+                if let Some(version) = version {
                     let timing = put.new.as_ref().and_then(|new| new.timing());
-                    host.committed(name, text, timing.map(Timing::revert_text));
+                    host.committed(name, text, timing.map(Timing::revert_text), version);
                 }
                 Some(put)
             } else {
@@ -398,6 +412,17 @@ impl Store {
         };
         self.finish(host, stripe, name, name_c, put, record);
         Ok(())
+    }
+
+    /// The version of a local change about to enter memory, while replicating (see
+    /// [`Host::stamp`]); called under the name's write lock.
+    #[inline]
+    fn stamp(&self, host: &dyn Host) -> Option<Version> {
+        if self.replicating.load(Relaxed) {
+            host.stamp()
+        } else {
+            None
+        }
     }
 
     /// Whether the change `put` updates its name's meta record: a delete, or any change

@@ -16,6 +16,7 @@ use crate::core::cluster::resync::Member;
 use crate::core::cluster::status::{self, Status};
 use crate::core::cluster::version::wall_clock_ms;
 use crate::core::cluster::wire::MAX_MESSAGE;
+use crate::core::store::Version;
 use crate::core::{shown, PROVIDER_PREFIX};
 use std::ffi::{c_int, CStr, CString};
 use std::io::{Read, Write};
@@ -65,9 +66,23 @@ fn active() -> Option<Arc<Shared>> {
         .clone()
 }
 
-/// The store's commit hook (under the name's write lock, only while the cluster runs):
-/// versions the write and queues it.
-pub(crate) fn committed(name: &[u8], value: Option<&CStr>, revert: Option<&[u8]>) {
+/// The store's stamp hook (under the name's write lock, only while replicating): the
+/// version of the local change about to enter memory; `None` when the cluster is not running.
+pub(crate) fn stamp() -> Option<Version> {
+    ACTIVE
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .map(|shared| shared.replica.local_stamp())
+}
+
+/// The store's commit hook (under the same lock): queues the change with its version.
+pub(crate) fn committed(
+    name: &[u8],
+    value: Option<&CStr>,
+    revert: Option<&[u8]>,
+    version: Version,
+) {
     if let Some(shared) = ACTIVE
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -75,7 +90,7 @@ pub(crate) fn committed(name: &[u8], value: Option<&CStr>, revert: Option<&[u8]>
     {
         shared
             .replica
-            .local_commit(name, value.map(CStr::to_bytes), revert);
+            .local_commit(name, value.map(CStr::to_bytes), revert, version);
         shared.wake();
     }
 }

@@ -6,6 +6,8 @@ use super::boundary::c_bytes;
 use crate::core::device_state::DeviceState;
 use crate::core::meta::Source;
 use crate::core::state::PresenceState;
+#[cfg(feature = "cluster")]
+use crate::core::store::Version;
 use crate::core::store::{Host, Name, Store, WriteError};
 use crate::core::value::Presence;
 use crate::core::{shown, PROVIDER_LABEL, PROVIDER_PREFIX};
@@ -166,8 +168,19 @@ impl Host for Asterisk {
     }
 
     #[cfg(feature = "cluster")]
-    fn committed(&self, name: &[u8], value: Option<&CStr>, revert: Option<&[u8]>) {
-        super::cluster::committed(name, value, revert);
+    fn stamp(&self) -> Option<Version> {
+        super::cluster::stamp()
+    }
+
+    #[cfg(feature = "cluster")]
+    fn committed(
+        &self,
+        name: &[u8],
+        value: Option<&CStr>,
+        revert: Option<&[u8]>,
+        version: Version,
+    ) {
+        super::cluster::committed(name, value, revert, version);
     }
 }
 

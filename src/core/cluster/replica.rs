@@ -230,11 +230,24 @@ impl Replica {
         (versions.len(), tombstones.len())
     }
 
-    /// The store's commit hook: versions a local write (`Some(value)`; `revert`, for a timed
-    /// state, the state it reverts to) or delete (`None`: its tombstone) and queues it for the
+    /// The version of a local change about to enter memory (the store asks it under the
+    /// name's write lock, so versions follow memory's order): the timed state's deadline is
+    /// counted from it here as on every other server.
+    pub fn local_stamp(&self) -> Version {
+        self.clock.tick(wall_clock_ms())
+    }
+
+    /// The store's commit hook: records a local write (`Some(value)`; `revert`, for a timed
+    /// state, the state it reverts to) or delete (`None`: its tombstone) at the `version`
+    /// [`Replica::local_stamp`] gave it, and queues it for the
     /// others.
-    pub fn local_commit(&self, name: &[u8], value: Option<&[u8]>, revert: Option<&[u8]>) {
-        let version = self.clock.tick(wall_clock_ms());
+    pub fn local_commit(
+        &self,
+        name: &[u8],
+        value: Option<&[u8]>,
+        revert: Option<&[u8]>,
+        version: Version,
+    ) {
         record_version(
             &mut lock(&self.versions),
             &mut lock(&self.tombstones),

@@ -6,7 +6,7 @@ use super::resync::Member;
 use crate::core::device_state::DeviceState;
 use crate::core::meta::Source;
 use crate::core::store::tests::RecordingHost;
-use crate::core::store::{Host, Store};
+use crate::core::store::{Host, Store, Version};
 use crate::core::value::Presence;
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
@@ -39,9 +39,18 @@ impl Host for Wired<'_> {
     fn announce_device(&self, name: &[u8], state: DeviceState) {
         self.host.announce_device(name, state)
     }
-    fn committed(&self, name: &[u8], value: Option<&CStr>, revert: Option<&[u8]>) {
+    fn stamp(&self) -> Option<Version> {
+        Some(self.replica.local_stamp())
+    }
+    fn committed(
+        &self,
+        name: &[u8],
+        value: Option<&CStr>,
+        revert: Option<&[u8]>,
+        version: Version,
+    ) {
         self.replica
-            .local_commit(name, value.map(CStr::to_bytes), revert)
+            .local_commit(name, value.map(CStr::to_bytes), revert, version)
     }
 }
 

@@ -5,46 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The version of one write. Field order is comparison order: wall clock, then counter, then
-/// node id. [`Version::UNKNOWN`] (a state stored before the cluster knew it) loses to any write.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version {
-    pub wall_ms: u64,
-    pub counter: u32,
-    pub node: u32,
-}
-
-impl Version {
-    pub const UNKNOWN: Version = Version {
-        wall_ms: 0,
-        counter: 0,
-        node: 0,
-    };
-}
-
-impl std::fmt::Display for Version {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}", self.wall_ms, self.counter, self.node)
-    }
-}
-
-impl std::str::FromStr for Version {
-    type Err = ();
-    /// Parses what `Display` wrote: `wall_ms.counter.node`.
-    fn from_str(text: &str) -> Result<Version, ()> {
-        let mut parts = text.split('.');
-        let mut next = || parts.next().ok_or(());
-        let version = Version {
-            wall_ms: next()?.parse().map_err(|_| ())?,
-            counter: next()?.parse().map_err(|_| ())?,
-            node: next()?.parse().map_err(|_| ())?,
-        };
-        if parts.next().is_some() {
-            return Err(());
-        }
-        Ok(version)
-    }
-}
+pub use crate::core::store::Version;
 
 /// Last writer wins: whether `(version, value)` replaces `(held, held_value)`. Versions are
 /// unique per writer; should two writers ever make the same one (a node id not yet known),

@@ -235,10 +235,11 @@ impl Store {
             if !host.persist(&name_c, revert.stored_c()) {
                 return Expired::PersistFailed;
             }
+            let version = if replicate { self.stamp(host) } else { None };
             let put = self.put(name, Some(Arc::clone(&revert)), None);
             let record = self.note_change(&mut writing, name, &put, source);
-            if replicate && self.replicating.load(Ordering::Relaxed) {
-                host.committed(name, Some(revert.stored_c()), None);
+            if let Some(version) = version {
+                host.committed(name, Some(revert.stored_c()), None, version);
             }
             drop(writing);
             (revert, put.replaced, record)
