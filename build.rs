@@ -22,6 +22,8 @@ const SHIM_DIR: &str = "src/shim";
 const SHIM: &str = "src/shim/shim.c";
 /// ARI's part of the shim (its functions optional at run time: built always).
 const ARI_SHIM: &str = "src/shim/ari.c";
+/// The module's threads, started through Asterisk (the file says why).
+const THREADS_SHIM: &str = "src/shim/threads.c";
 /// SIP PUBLISH's part of the shim, with the `sip` feature only (needs pjproject's headers).
 const SIP_SHIM: &str = "src/shim/sip.c";
 
@@ -151,6 +153,7 @@ fn compile_shim(include: &Path, cluster: bool, pjproject: Option<&Pjproject>) {
     build
         .file(SHIM)
         .file(ARI_SHIM)
+        .file(THREADS_SHIM)
         .include("include")
         .include(include)
         .warnings(true)
