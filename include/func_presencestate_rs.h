@@ -164,6 +164,8 @@ void fprs_shim_unregister_manager(void);
 int fprs_shim_unregister_cli(void);
 void fprs_shim_register_tests(void);
 void fprs_shim_unregister_tests(void);
+/* This module's use count: channels in its dialplan function, AMI actions running, ... */
+int fprs_shim_usecount(void);
 
 /* Loads a config file for this module: the config (ast_config_destroy frees it), or NULL with
  * *status 1 when the file is missing, 2 when Asterisk could not parse it. */

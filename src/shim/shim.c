@@ -275,6 +275,26 @@ void fprs_shim_register_tests(void)
 	AST_TEST_REGISTER(test_read_after_write);
 }
 
+/* ---- This module's use count (the loader keeps it private) ------------------------------ */
+
+static int usecount_entry(const char *module, const char *description, int usecnt,
+	const char *status, const char *like, enum ast_module_support_level support_level, void *data)
+{
+	if (!strcasecmp(module, AST_MODULE ".so")) {
+		*(int *) data = usecnt;
+	}
+	return 0;
+}
+
+int fprs_shim_usecount(void)
+{
+	int usecount = 0;
+
+	/* The loader only try-locks its list here, so this is safe inside our own unload. */
+	ast_update_module_list_data(usecount_entry, "", &usecount);
+	return usecount;
+}
+
 void fprs_shim_unregister_tests(void)
 {
 	AST_TEST_UNREGISTER(test_parse_valid);
