@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 
 const LABEL: &CStr = c"CustomPresence";
 
+/// Which build this is (build.rs): where an admin looks after an upgrade, the NOTICE at load,
+/// `presencestate stats` and (with the same words) `module show`'s description.
+pub(crate) const IDENTITY: &str = concat!(
+    "func_presencestate_rs ",
+    env!("CARGO_PKG_VERSION"),
+    ", build ",
+    env!("FPRS_BUILD_ID")
+);
+
 /// One registration with Asterisk and its undo.
 struct Registration {
     what: &'static str,
@@ -199,6 +208,7 @@ pub extern "C" fn fprs_load() -> LoadResult {
         STORE.announce(&Asterisk, &changed);
         #[cfg(feature = "cluster")]
         super::cluster::resume();
+        notice!("{IDENTITY} loaded ({} custom presence states)", STORE.len());
         LoadResult::AST_MODULE_LOAD_SUCCESS
     })
 }

@@ -473,7 +473,7 @@ const char *fprs_shim_str_bytes(struct ast_str *buf, size_t *len)
 /* ---- The module --------------------------------------------------------------------------- */
 
 AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER,
-	"PRESENCE_STATE() and the CustomPresence provider (Rust)",
+	FPRS_DESCRIPTION,        /* "PRESENCE_STATE (Rust) <version> <build id>", from build.rs */
 	.support_level = AST_MODULE_SUPPORT_EXTENDED,
 	.load = fprs_load,
 	.unload = fprs_unload,
