@@ -3,7 +3,7 @@
 
 use super::device_state::{DeviceState, LiveDeviceStateMap};
 use super::expiry::{deadline_after, Clock, ExpiryQueue, RevertError, SystemClock, Timing};
-use super::meta::{ChangeFields, Source};
+use super::meta::{ChangeFields, RecordText, Source};
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
 use super::{custom_presence_name, shown, PROVIDER_PREFIX};
@@ -19,9 +19,9 @@ mod records;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use announcing::Announcing;
+use announcing::{Announcer, Announcing};
 use hash::{fnv1a, SeededFnv};
-use records::Record;
+use records::{Outgoing, Record};
 
 mod timed;
 pub use timed::Expired;
@@ -41,7 +41,7 @@ pub trait Host {
     fn remove(&self, name: &CStr) -> bool;
     /// Stores (`Some`) or removes (`None`) the `CustomPresenceMeta` record of `name`. False
     /// when AstDB failed (the host says so in the log; the change itself stands).
-    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool;
+    fn persist_meta(&self, name: &CStr, record: Option<RecordText<'_>>) -> bool;
     /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
     fn announce(&self, name: &[u8], presence: Option<&Presence>);
     /// Announces the device state of `CustomPresence:<name>` (hints, BLF, queues).
@@ -377,10 +377,10 @@ impl Store {
         };
         let text = new.as_ref().map(|&(_, value)| value);
         let new = new.map(|(presence, _)| presence);
-        let (put, record) = {
+        let (put, record, announcer) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             writing.leave(hash);
-            let mut record = None;
+            let (mut record, mut announcer) = (None, None);
             let put = if persisted {
                 let version = self.stamp(host);
                 // A timed state's deadline counts from the change's version where there is
@@ -399,18 +399,21 @@ impl Store {
                     let timing = put.new.as_ref().and_then(|new| new.timing());
                     host.committed(name, text, timing.map(Timing::revert_text), version);
                 }
+                if self.announces(&put) {
+                    announcer = self.claim(stripe, name);
+                }
                 Some(put)
             } else {
                 None
             };
             self.settle_overlapped(host, &mut writing, hash);
-            (put, record)
+            (put, record, announcer)
         };
         let Some(put) = put else {
             self.stats.count_astdb_failure();
             return Err(WriteError::PersistFailed(name.to_vec()));
         };
-        self.finish(host, stripe, name, name_c, put, record);
+        self.finish(host, name, name_c, put, record, announcer);
         Ok(())
     }
 
@@ -447,26 +450,28 @@ impl Store {
     }
 
     /// After a change is in AstDB and memory: stores its meta record (`record`, from
-    /// [`Store::note_change`]) and announces it. The state replaced is freed here, outside
+    /// [`Store::note_change`]) and, as the stripe's announcer (`announcer`, claimed under the
+    /// stripe's lock after the put), announces it. The state replaced is freed here, outside
     /// every lock.
     fn finish(
         &self,
         host: &dyn Host,
-        stripe: &Stripe,
         name: &[u8],
         name_c: &CStr,
         put: Put,
-        record: Option<Option<Record>>,
+        record: Option<Option<Outgoing>>,
+        announcer: Option<Announcer<'_>>,
     ) {
         if let Some(record) = record {
-            if !host.persist_meta(name_c, record.as_deref()) {
+            if !host.persist_meta(name_c, record.as_ref().map(Outgoing::text)) {
                 self.stats.count_astdb_failure();
             }
         }
-        let announce = self.after_put(&put);
-        drop(put);
-        if announce {
-            self.announce_current(host, stripe, name);
+        self.schedule_expiry(&put);
+        let Put { new, replaced, .. } = put;
+        drop(replaced);
+        if let Some(announcer) = announcer {
+            self.announce_put(host, announcer, name, new.as_deref());
         }
     }
 
@@ -481,7 +486,7 @@ impl Store {
             Some(presence) => host.persist(&name_c, presence.stored_c()),
             None => host.remove(&name_c),
         };
-        if !stored || !host.persist_meta(&name_c, record.as_deref()) {
+        if !stored || !host.persist_meta(&name_c, record.as_ref().map(Record::text)) {
             self.stats.count_astdb_failure();
         }
     }
