@@ -105,7 +105,7 @@ const REGISTRATIONS: &[Registration] = &[
         unregister: unregister_provider,
     },
     Registration {
-        what: "the CustomPresence device-state provider",
+        what: "the CustomPresence device-state provider ([device_state] enabled = yes)",
         register: devstate::register_provider,
         unregister: devstate::unregister_provider,
     },
@@ -175,7 +175,7 @@ fn apply(config: &Config) -> Remapped {
     if config.sip_publish.enabled {
         warning!("[sip_publish] enabled = yes, but this module was built without the sip feature");
     }
-    STORE.set_device_states(&config.device_state)
+    STORE.set_device_states(&config.device_state.map)
 }
 
 #[no_mangle]
@@ -190,7 +190,9 @@ pub extern "C" fn fprs_load() -> LoadResult {
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
         STORE.stats.reset();
-        apply(&config::read());
+        let config = config::read();
+        apply(&config);
+        devstate::set_enabled(config.device_state.enabled);
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
         let changed = reload_from_astdb(false);
@@ -202,6 +204,7 @@ pub extern "C" fn fprs_load() -> LoadResult {
                     .rev()
                     .for_each(|r| (r.unregister)());
                 STORE.clear();
+                devstate::set_enabled(false);
                 return LoadResult::AST_MODULE_LOAD_DECLINE;
             }
         }
@@ -252,6 +255,7 @@ pub extern "C" fn fprs_unload() -> c_int {
         drain();
         STORE.clear();
         apply(&Config::default());
+        devstate::set_enabled(false);
         0
     })
 }
@@ -261,10 +265,20 @@ pub extern "C" fn fprs_unload() -> c_int {
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        let remapped = apply(&config::read());
+        let config = config::read();
+        let remapped = apply(&config);
         let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
-        if !remapped.is_empty() {
+        if devstate::follow(config.device_state.enabled) {
+            notice!(
+                "[device_state] enabled = {}: announced the device state of every name.",
+                if config.device_state.enabled {
+                    "yes"
+                } else {
+                    "no"
+                }
+            );
+        } else if devstate::enabled() && !remapped.is_empty() {
             // Hints and BLF keys show the new mapping at once, not at each name's next change.
             let announced = STORE.announce_device_states(&Asterisk, remapped);
             notice!(
