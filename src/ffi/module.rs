@@ -218,11 +218,15 @@ pub extern "C" fn fprs_load() -> LoadResult {
 
 /// How often unload says it is still waiting for calls to leave the module.
 const DRAIN_WARNING_EVERY: Duration = Duration::from_secs(5);
+/// How long unload waits for channels attached to the module once no call is inside it (a
+/// call that returned is detached within microseconds; `module unload -h` may leave others).
+const ATTACHED_GRACE: Duration = Duration::from_secs(2);
 
-/// Once every front door is closed: waits until no call is inside the module and no channel
-/// is attached to it. A dialplan call that found PRESENCE_STATE before it was unregistered
-/// still runs, and Asterisk hangs up, once unload returns, every channel still attached: the
-/// writer's dialplan would end mid-loop. Calls are short; a stuck one is named every 5 s.
+/// Once every front door is closed: waits until no call is inside the module, and (up to
+/// ATTACHED_GRACE) until no channel is attached to it. A dialplan call that found
+/// PRESENCE_STATE before it was unregistered still runs, and Asterisk hangs up, once unload
+/// returns, every channel still attached: the writer's dialplan would end mid-loop. A call
+/// stuck inside is named every 5 s.
 fn drain() {
     let started = Instant::now();
     let mut warn_at = DRAIN_WARNING_EVERY;
@@ -231,12 +235,19 @@ fn drain() {
         let inside = super::boundary::in_flight().saturating_sub(1);
         // SAFETY: no arguments; the shim reads the loader's use count of this module.
         let attached = unsafe { bindings::fprs_shim_usecount() };
-        if inside == 0 && attached <= 0 {
+        if inside == 0 && (attached <= 0 || started.elapsed() >= ATTACHED_GRACE) {
+            if attached > 0 {
+                warning!(
+                    "Unloading with {attached} users of the module left (channels, AMI \
+                     actions); Asterisk hangs up the channels among them"
+                );
+            }
             return;
         }
         if started.elapsed() >= warn_at {
             warning!(
-                "Unloading: still waiting for {inside} calls inside the module and {attached}                  users of it (channels, AMI actions) to finish"
+                "Unloading: still waiting for {inside} calls inside the module and {attached} \
+                 users of it (channels, AMI actions) to finish"
             );
             warn_at += DRAIN_WARNING_EVERY;
         }
