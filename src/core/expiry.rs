@@ -14,12 +14,15 @@
 //! What a timed state expires to, and how its timing is recorded and sent, is in
 //! `expiry/timing.rs` (re-exported here).
 
-use super::store::Name;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A name as the store keeps it: shared, so listing, announcing and the expiry queue never
+/// copy it. (Here, below the store, as the queue holds names too.)
+pub type Name = Arc<[u8]>;
 
 mod timing;
 pub use timing::{

@@ -1,19 +1,19 @@
 //! The presence store: every custom state in memory, kept equal to AstDB and announced on
 //! every change.
 
+use super::custom_presence_name;
 use super::device_state::{DeviceState, LiveDeviceStateMap};
-use super::expiry::{deadline_after, Clock, ExpiryQueue, RevertError, SystemClock, Timing};
+use super::expiry::{deadline_after, Clock, ExpiryQueue, SystemClock, Timing};
 use super::meta::{ChangeFields, RecordText, Source};
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
-use super::{custom_presence_name, shown, PROVIDER_PREFIX};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod announcing;
+mod error;
 mod hash;
 mod records;
 #[cfg(test)]
@@ -32,6 +32,8 @@ pub use remote::{RemoteValue, RemoteWrite};
 
 mod version;
 pub use version::Version;
+
+pub use error::WriteError;
 
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
@@ -70,51 +72,6 @@ pub trait Host {
     }
 }
 
-/// Why a write was refused. `Display` gives the WARNING text.
-#[derive(Debug, PartialEq, Eq)]
-pub enum WriteError {
-    NotCustomPresence(Vec<u8>),
-    EmptyName,
-    CommaInName(Vec<u8>),
-    Value(ValueError),
-    /// A delete of a name that holds no state.
-    NotSet(Vec<u8>),
-    PersistFailed(Vec<u8>),
-    /// A timed state from another server came with an unusable state to revert to.
-    Revert(RevertError),
-}
-
-impl fmt::Display for WriteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WriteError::NotCustomPresence(provider) => write!(
-                f,
-                "only {PROVIDER_PREFIX} presence can be set, not '{}'",
-                shown(provider)
-            ),
-            WriteError::EmptyName => write!(f, "the name after {PROVIDER_PREFIX} is empty"),
-            WriteError::CommaInName(name) => write!(
-                f,
-                "the name '{}' holds a comma, so it could never be read back",
-                shown(name)
-            ),
-            WriteError::Value(error) => write!(f, "{error}"),
-            WriteError::NotSet(name) => write!(
-                f,
-                "there is no custom presence state {PROVIDER_PREFIX}{} (never set, or already \
-                 deleted)",
-                shown(name)
-            ),
-            WriteError::PersistFailed(name) => write!(
-                f,
-                "AstDB refused to store CustomPresence/{}; the state is unchanged",
-                shown(name)
-            ),
-            WriteError::Revert(error) => write!(f, "{error}"),
-        }
-    }
-}
-
 /// The name of the state a write to `provider` changes: `CustomPresence:<name>`, any case.
 pub fn name_for_write(provider: &[u8]) -> Result<&[u8], WriteError> {
     let name = custom_presence_name(provider)
@@ -136,8 +93,7 @@ pub struct SkippedEntry {
     pub error: ValueError,
 }
 
-/// A name as the store keeps it: shared, so listing and announcing never copy it.
-pub type Name = Arc<[u8]>;
+pub use super::expiry::Name;
 
 /// What [`Store::replace_all`] found.
 #[derive(Debug, Default)]
@@ -315,7 +271,7 @@ impl Store {
         let result = self.try_write(host, provider, value, source);
         match &result {
             Ok(()) => self.stats.count_write(),
-            Err(error) => self.stats.count_refusal(error),
+            Err(error) => self.stats.count(error.refusal()),
         }
         result
     }
@@ -351,7 +307,7 @@ impl Store {
         });
         match &result {
             Ok(()) => self.stats.count_delete(),
-            Err(error) => self.stats.count_refusal(error),
+            Err(error) => self.stats.count(error.refusal()),
         }
         result
     }
