@@ -202,12 +202,13 @@ class AMIClient:
         with self._cond:
             return [e for e in self.history[start:] if predicate(e)]
 
-    def wait_for(self, predicate, timeout=10.0, start=0, count=1, what="matching"):
+    def wait_for(self, predicate, timeout=10.0, start=0, count=1, what="matching", show=dict):
         """Wait until `count` events from index `start` on satisfy `predicate`.
 
         Returns the matching event (count=1) or list of events; raises AMIError on timeout,
-        naming `what` it waited for and what it got. Each event is looked at once: a flood of
-        events must not keep the reader thread waiting for the lock while this rescans them.
+        naming `what` it waited for and what it got (each as `show(event)`). Each event is
+        looked at once: a flood of events must not keep the reader thread waiting for the lock
+        while this rescans them.
         """
         found, scanned = [], start
 
@@ -225,7 +226,7 @@ class AMIClient:
             raise AMIError("waited for %d %s AMI event(s), got %d (%s) among %d events since the "
                            "start; got: %s; last event: %s"
                            % (count, what, len(found), why, len(self.history) - start,
-                              [dict(e) for e in found[:20]],
+                              [show(e) for e in found[:20]],
                               dict(self.history[-1]) if len(self.history) > start else None))
 
     def wait_event(self, timeout, start):

@@ -22,7 +22,6 @@ and ASTERISK_PREFIX (its install prefix inside the root, default /usr: Debian's 
 directory and the other directories come from that installation's own asterisk.conf.
 """
 
-import glob
 import json
 import os
 import re
@@ -74,33 +73,6 @@ res_stasis_recording res_stasis_snoop res_stasis_test
 
 class AsteriskError(Exception):
     pass
-
-
-# An ERROR line that names this module: the loader's (a failed dlclose or load) or the module's
-# own (logged from src/). The runners fail a test on any it does not expect (`expects_errors`).
-OUR_ERROR = re.compile(r"^.*\bERROR\[.*?(?:func_presencestate_rs|\] src/).*$", re.M)
-
-
-def expects_errors(*patterns):
-    """Marks a test that provokes ERROR lines naming the module: each such line must match
-    one of the regular expressions `patterns`."""
-    def mark(test):
-        test.expected_errors = patterns
-        return test
-    return mark
-
-
-def unexpected_errors(log_dirs, expected=()):
-    """The ERROR lines naming the module in the messages logs below `log_dirs` that no pattern
-    of `expected` matches."""
-    found = []
-    for top in log_dirs:
-        for path in sorted(glob.glob(os.path.join(top, "**", "log", "messages"), recursive=True)):
-            with open(path, errors="replace") as f:
-                found += ["%s: %s" % (os.path.relpath(path, top), line)
-                          for line in OUR_ERROR.findall(f.read())
-                          if not any(re.search(e, line) for e in expected)]
-    return found
 
 
 def manager_conf(*general):

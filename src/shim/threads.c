@@ -1,13 +1,17 @@
 /*
  * func_presencestate_rs — the module's own threads (the expiry and cluster threads).
  *
- * Started here through Asterisk (ast_pthread_create: they show in `core show threads`), not
- * with Rust's std::thread: std's spawn registers a thread-local destructor, owned by this
+ * Started here through Asterisk (ast_pthread_create_stack: they show in `core show threads`),
+ * not with Rust's std::thread: std's spawn registers a thread-local destructor, owned by this
  * module's copy of std, on the *starting* thread (an Asterisk CLI, AMI or start-up thread that
  * outlives the unload), and glibc then refuses to unmap the module at dlclose. Joined here,
  * so the thread's own thread-local destructors have run before the join returns.
  */
 #include "func_presencestate_rs.h"
+
+/* The stack std::thread gave them (Asterisk's default is 496 KB): libcpg's cpg_dispatch alone
+ * puts a 1 MB buffer on the cluster thread's stack. */
+#define FPRS_THREAD_STACK (2 * 1024 * 1024)
 
 struct fprs_thread {
 	pthread_t id;
@@ -35,7 +39,8 @@ struct fprs_thread *fprs_shim_thread_start(const char *name, void (*run)(void *)
 	ast_copy_string(thread->name, name, sizeof(thread->name));
 	thread->run = run;
 	thread->arg = arg;
-	if (ast_pthread_create(&thread->id, NULL, thread_main, thread)) {
+	if (ast_pthread_create_stack(&thread->id, NULL, thread_main, thread, FPRS_THREAD_STACK,
+			__FILE__, __FUNCTION__, __LINE__, thread->name)) {
 		ast_free(thread);
 		return NULL;
 	}

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, HERE)
 import test_cluster  # noqa: E402
 from cluster import Cluster  # noqa: E402
-from instance import unexpected_errors  # noqa: E402
+from logcheck import unexpected_errors  # noqa: E402
 
 
 def main():
@@ -40,7 +40,7 @@ def main():
             test(cluster)
             errors = unexpected_errors([cluster.host_dir], getattr(test, "expected_errors", ()))
             assert not errors, ("ERROR lines naming the module that the test does not expect "
-                                "(instance.expects_errors):\n" + "\n".join(errors[:20]))
+                                "(logcheck.expects_errors):\n" + "\n".join(errors[:20]))
             ok = True
         except Exception:
             print(traceback.format_exc(), flush=True)

@@ -23,8 +23,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "asterisk-test-suite", "lib"))
-from instance import (RUNS, AsteriskError, Installation, default_root, in_namespace,  # noqa: E402
-                      unexpected_errors)
+from instance import RUNS, AsteriskError, Installation, default_root, in_namespace  # noqa: E402
+from logcheck import unexpected_errors  # noqa: E402
 
 
 def discover(pattern):
@@ -88,7 +88,7 @@ def main():
             errors = unexpected_errors(mine, getattr(test, "expected_errors", ()))
             if errors:
                 raise AsteriskError("ERROR lines naming the module that the test does not expect "
-                                    "(instance.expects_errors):\n" + "\n".join(errors[:20]))
+                                    "(logcheck.expects_errors):\n" + "\n".join(errors[:20]))
             passed += 1
             print("PASS %s (%.1fs)" % (target, time.monotonic() - started), flush=True)
             for entry in mine:

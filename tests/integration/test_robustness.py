@@ -120,9 +120,9 @@ def run_writers_and_readers(ami, mark):
 
 def wait_done(ami, mark, timeout):
     ami.wait_for(lambda e: e.get("UserEvent") == "WriterDone", start=mark, count=WRITERS, timeout=timeout,
-                 what="WriterDone")
+                 what="WriterDone", show=lambda e: "writer " + e.get("Writer", "?"))
     ami.wait_for(lambda e: e.get("UserEvent") == "ReaderDone", start=mark, count=READERS, timeout=timeout,
-                 what="ReaderDone")
+                 what="ReaderDone", show=lambda e: "reader " + e.get("Reader", "?"))
 
 
 def test_concurrent_writers_and_readers_agree_everywhere():
