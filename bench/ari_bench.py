@@ -105,8 +105,9 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def run(module, sizes):
-    ast = start_with_ari(module_path=module)
+def run(module, sizes, conf=None):
+    extra = {"presencestate.conf": conf} if conf is not None else {}
+    ast = start_with_ari(module_path=module, extra=extra)
     version = ast.cli("core show version")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT.replace("%%", "%"))
