@@ -25,7 +25,11 @@ from ari import BASE, PASSWORD, PORT, USER, Events, start_with_ari, subscribe
 FULL = {"seconds": 5, "connections": 8, "threads": 2, "names": 100, "rounds": 3, "samples": 1000}
 QUICK = {"seconds": 1, "connections": 4, "threads": 1, "names": 10, "rounds": 1, "samples": 50}
 
-# wrk's request script: PUT to the resource's name <n>, n and the state taken in turn.
+# wrk's request script: PUT to the resource's name <n>, n taken in turn, and each name's state
+# flipped at each of its turns, so every PUT is a change. (With the state taken by the
+# counter's parity instead, an even number of names gave each name the same state every time:
+# Asterisk's device-state aggregation publishes nothing for a device whose state is unchanged,
+# so deviceStates woke none of its subscribers, while every presence change is announced.)
 WRK_SCRIPT = """
 local fmt, names, a, b, auth = nil, 0, nil, nil, nil
 local counter = 0
@@ -34,7 +38,7 @@ function init(args)
 end
 function request()
   counter = counter + 1
-  local state = (counter %% 2 == 0) and a or b
+  local state = (math.floor(counter / names) %% 2 == 0) and a or b
   local path = string.format(fmt, counter %% names, state)
   return wrk.format("PUT", path, { ["Authorization"] = auth }, nil)
 end
@@ -101,8 +105,9 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def run(module, sizes):
-    ast = start_with_ari(module_path=module)
+def run(module, sizes, conf=None):
+    extra = {"presencestate.conf": conf} if conf is not None else {}
+    ast = start_with_ari(module_path=module, extra=extra)
     version = ast.cli("core show version")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT.replace("%%", "%"))

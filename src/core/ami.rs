@@ -67,7 +67,7 @@ impl ActionError {
             ActionError::MissingPresentity => Refusal::NotCustomPresence,
             ActionError::MissingState | ActionError::UnknownState(_) => Refusal::UnknownState,
             ActionError::BadEncoded(_) | ActionError::BadExpiry(_) => Refusal::BadValue,
-            ActionError::Write(error) => Refusal::of(error),
+            ActionError::Write(error) => error.refusal(),
         }
     }
 }

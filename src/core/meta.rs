@@ -24,6 +24,37 @@ pub const SOURCE: &str = "source";
 /// record is then not shown as that value's history.
 pub const VALUE_FNV: &str = "value_fnv";
 
+/// A record's text as AstDB is handed it: its bytes then a NUL, and no other NUL (escaping
+/// leaves none), so it goes to C as it is, without a search for its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordText<'a> {
+    with_nul: &'a [u8],
+}
+
+impl<'a> RecordText<'a> {
+    /// `None` unless `with_nul` ends in a NUL.
+    pub fn new(with_nul: &'a [u8]) -> Option<RecordText<'a>> {
+        (with_nul.last() == Some(&0)).then_some(RecordText { with_nul })
+    }
+
+    /// The text and its final NUL.
+    pub fn with_nul(self) -> &'a [u8] {
+        self.with_nul
+    }
+
+    /// The text without its NUL.
+    pub fn to_bytes(self) -> &'a [u8] {
+        &self.with_nul[..self.with_nul.len() - 1]
+    }
+}
+
+/// The empty record.
+impl Default for RecordText<'_> {
+    fn default() -> Self {
+        RecordText { with_nul: b"\0" }
+    }
+}
+
 /// One record: its fields in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
@@ -100,6 +131,23 @@ impl Source<'_> {
             }
             Source::Other(text) => escape_into(text, out),
             other => out.extend_from_slice(&other.encode()),
+        }
+    }
+
+    /// The same source, owning its text.
+    pub fn to_owned_source(&self) -> Source<'static> {
+        let owned = |text: &Cow<'_, [u8]>| Cow::Owned(text.to_vec());
+        match self {
+            Source::Channel(name) => Source::Channel(owned(name)),
+            Source::SipPublish(endpoint) => Source::SipPublish(owned(endpoint)),
+            Source::AriUser(user) => Source::AriUser(owned(user)),
+            Source::Other(text) => Source::Other(owned(text)),
+            Source::NoChannel => Source::NoChannel,
+            Source::Ami => Source::Ami,
+            Source::Cli => Source::Cli,
+            Source::Reload => Source::Reload,
+            Source::Expiry => Source::Expiry,
+            Source::Cluster => Source::Cluster,
         }
     }
 
@@ -219,19 +267,36 @@ fn decimal_into(mut n: u64, out: &mut Vec<u8>) {
 }
 
 fn fnv1a64(value: &[u8]) -> u64 {
-    value.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let step = |hash: u64, byte: u8| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    // Four bytes a turn: a record hashes its value on every write.
+    let mut quads = value.chunks_exact(4);
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for quad in &mut quads {
+        hash = step(step(step(step(hash, quad[0]), quad[1]), quad[2]), quad[3]);
+    }
+    quads
+        .remainder()
+        .iter()
+        .fold(hash, |hash, &byte| step(hash, byte))
 }
+
+/// Each byte as two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [HEX[byte >> 4], HEX[byte & 15]];
+        byte += 1;
+    }
+    pairs
+};
 
 /// Writes [`value_fnv`] of `value` (16 lower-case hex digits).
 fn value_fnv_into(value: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = fnv1a64(value).to_be_bytes();
     let mut digits = [0u8; 16];
-    for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(byte >> 4)];
-        pair[1] = HEX[usize::from(byte & 15)];
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(fnv1a64(value).to_be_bytes()) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
     }
     out.extend_from_slice(&digits);
 }
@@ -258,32 +323,24 @@ fn change_field_into(
 /// format them again).
 #[derive(Debug, Default)]
 pub struct ChangeFields {
-    changed: Option<u64>,
-    changed_text: Vec<u8>,
-    /// The channel whose `source` text `source_text` is, if the last source was a channel.
-    channel: Option<Vec<u8>>,
-    source_text: Vec<u8>,
+    /// The `changed` and the source the prefix holds.
+    last: Option<(u64, Source<'static>)>,
+    /// `changed=<changed>;source=<source>;value_fnv=`: the last record up to its hash.
+    prefix: Vec<u8>,
 }
 
 impl ChangeFields {
     fn update(&mut self, changed: u64, source: &Source) {
-        if self.changed != Some(changed) {
-            self.changed_text.clear();
-            decimal_into(changed, &mut self.changed_text);
-            self.changed = Some(changed);
+        if matches!(&self.last, Some((at, last)) if *at == changed && last == source) {
+            return;
         }
-        let same_channel = match (source, &self.channel) {
-            (Source::Channel(name), Some(last)) => **name == **last,
-            _ => false,
-        };
-        if !same_channel {
-            self.source_text.clear();
-            source.encode_into(&mut self.source_text);
-            self.channel = match source {
-                Source::Channel(name) => Some(name.to_vec()),
-                _ => None,
-            };
-        }
+        self.prefix.clear();
+        self.prefix.extend_from_slice(b"changed=");
+        decimal_into(changed, &mut self.prefix);
+        self.prefix.extend_from_slice(b";source=");
+        source.encode_into(&mut self.prefix);
+        self.prefix.extend_from_slice(b";value_fnv=");
+        self.last = Some((changed, source.to_owned_source()));
     }
 
     /// Appends the record of a change and nothing else, `changed=...;source=...;value_fnv=...`:
@@ -297,11 +354,9 @@ impl ChangeFields {
         out: &mut Vec<u8>,
     ) {
         self.update(changed, source);
-        out.extend_from_slice(b"changed=");
-        out.extend_from_slice(&self.changed_text);
-        out.extend_from_slice(b";source=");
-        out.extend_from_slice(&self.source_text);
-        out.extend_from_slice(b";value_fnv=");
+        // One reservation for the whole record and the NUL the store adds.
+        out.reserve(self.prefix.len() + 17);
+        out.extend_from_slice(&self.prefix);
         value_fnv_into(stored_value, out);
     }
 }

@@ -2,8 +2,6 @@
 //! costs a writer or reader one atomic add.
 
 use super::state::PresenceState;
-use super::store::WriteError;
-use super::value::ValueError;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Why a write or delete was refused, as counted.
@@ -30,23 +28,6 @@ impl Refusal {
         Refusal::UnknownName,
         Refusal::AstdbFailure,
     ];
-
-    pub fn of(error: &WriteError) -> Refusal {
-        match error {
-            WriteError::NotCustomPresence(_) => Refusal::NotCustomPresence,
-            WriteError::EmptyName => Refusal::EmptyName,
-            WriteError::CommaInName(_) => Refusal::CommaInName,
-            WriteError::Value(ValueError::UnknownState(_) | ValueError::MissingState) => {
-                Refusal::UnknownState
-            }
-            WriteError::Value(ValueError::BadBase64 { .. } | ValueError::NulInDecoded { .. }) => {
-                Refusal::BadBase64
-            }
-            WriteError::Value(_) | WriteError::Revert(_) => Refusal::BadValue,
-            WriteError::NotSet(_) => Refusal::UnknownName,
-            WriteError::PersistFailed(_) => Refusal::AstdbFailure,
-        }
-    }
 
     /// How `presencestate stats` names it.
     pub fn label(self) -> &'static str {
@@ -123,11 +104,7 @@ impl Stats {
         self.astdb_failures.fetch_add(1, Relaxed);
     }
 
-    pub fn count_refusal(&self, error: &WriteError) {
-        self.count(Refusal::of(error));
-    }
-
-    /// A refusal found before the store was asked (an AMI action's own checks).
+    /// A refused write or delete (the store's, or an AMI action's own checks).
     pub fn count(&self, refusal: Refusal) {
         let index = Refusal::ALL
             .iter()
@@ -200,10 +177,10 @@ mod tests {
         stats.count_provider_query();
         stats.count_delete();
         stats.count_astdb_failure();
-        stats.count_refusal(&WriteError::EmptyName);
-        stats.count_refusal(&WriteError::Value(ValueError::UnknownState(b"x".to_vec())));
-        stats.count_refusal(&WriteError::Value(ValueError::UnknownState(b"y".to_vec())));
-        stats.count_refusal(&WriteError::NotSet(b"z".to_vec()));
+        stats.count(Refusal::EmptyName);
+        stats.count(Refusal::UnknownState);
+        stats.count(Refusal::UnknownState);
+        stats.count(Refusal::UnknownName);
         let counts = stats.counts();
         assert_eq!((counts.writes, counts.reads, counts.deletes), (2, 1, 1));
         let text = render(

@@ -1,27 +1,27 @@
 //! The presence store: every custom state in memory, kept equal to AstDB and announced on
 //! every change.
 
+use super::custom_presence_name;
 use super::device_state::{DeviceState, LiveDeviceStateMap};
-use super::expiry::{deadline_after, Clock, ExpiryQueue, RevertError, SystemClock, Timing};
-use super::meta::{ChangeFields, Source};
+use super::expiry::{deadline_after, Clock, ExpiryQueue, SystemClock, Timing};
+use super::meta::{ChangeFields, RecordText, Source};
 use super::stats::Stats;
 use super::value::{Presence, ValueError};
-use super::{custom_presence_name, shown, PROVIDER_PREFIX};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod announcing;
+mod error;
 mod hash;
 mod records;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use announcing::Announcing;
+use announcing::{Announcer, Announcing};
 use hash::{fnv1a, SeededFnv};
-use records::Record;
+use records::{Outgoing, Record};
 
 mod timed;
 pub use timed::Expired;
@@ -33,6 +33,8 @@ pub use remote::{RemoteValue, RemoteWrite};
 mod version;
 pub use version::Version;
 
+pub use error::WriteError;
+
 /// What the store needs from Asterisk: AstDB for persistence, Stasis for announcements.
 pub trait Host {
     /// Stores `value` under family `CustomPresence`, key `name`. False when AstDB refused it.
@@ -41,7 +43,7 @@ pub trait Host {
     fn remove(&self, name: &CStr) -> bool;
     /// Stores (`Some`) or removes (`None`) the `CustomPresenceMeta` record of `name`. False
     /// when AstDB failed (the host says so in the log; the change itself stands).
-    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool;
+    fn persist_meta(&self, name: &CStr, record: Option<RecordText<'_>>) -> bool;
     /// Announces `CustomPresence:<name>` to presence subscribers; `None` when it is gone.
     fn announce(&self, name: &[u8], presence: Option<&Presence>);
     /// Announces the device state of `CustomPresence:<name>` (hints, BLF, queues).
@@ -70,51 +72,6 @@ pub trait Host {
     }
 }
 
-/// Why a write was refused. `Display` gives the WARNING text.
-#[derive(Debug, PartialEq, Eq)]
-pub enum WriteError {
-    NotCustomPresence(Vec<u8>),
-    EmptyName,
-    CommaInName(Vec<u8>),
-    Value(ValueError),
-    /// A delete of a name that holds no state.
-    NotSet(Vec<u8>),
-    PersistFailed(Vec<u8>),
-    /// A timed state from another server came with an unusable state to revert to.
-    Revert(RevertError),
-}
-
-impl fmt::Display for WriteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WriteError::NotCustomPresence(provider) => write!(
-                f,
-                "only {PROVIDER_PREFIX} presence can be set, not '{}'",
-                shown(provider)
-            ),
-            WriteError::EmptyName => write!(f, "the name after {PROVIDER_PREFIX} is empty"),
-            WriteError::CommaInName(name) => write!(
-                f,
-                "the name '{}' holds a comma, so it could never be read back",
-                shown(name)
-            ),
-            WriteError::Value(error) => write!(f, "{error}"),
-            WriteError::NotSet(name) => write!(
-                f,
-                "there is no custom presence state {PROVIDER_PREFIX}{} (never set, or already \
-                 deleted)",
-                shown(name)
-            ),
-            WriteError::PersistFailed(name) => write!(
-                f,
-                "AstDB refused to store CustomPresence/{}; the state is unchanged",
-                shown(name)
-            ),
-            WriteError::Revert(error) => write!(f, "{error}"),
-        }
-    }
-}
-
 /// The name of the state a write to `provider` changes: `CustomPresence:<name>`, any case.
 pub fn name_for_write(provider: &[u8]) -> Result<&[u8], WriteError> {
     let name = custom_presence_name(provider)
@@ -136,8 +93,7 @@ pub struct SkippedEntry {
     pub error: ValueError,
 }
 
-/// A name as the store keeps it: shared, so listing and announcing never copy it.
-pub type Name = Arc<[u8]>;
+pub use super::expiry::Name;
 
 /// What [`Store::replace_all`] found.
 #[derive(Debug, Default)]
@@ -315,7 +271,7 @@ impl Store {
         let result = self.try_write(host, provider, value, source);
         match &result {
             Ok(()) => self.stats.count_write(),
-            Err(error) => self.stats.count_refusal(error),
+            Err(error) => self.stats.count(error.refusal()),
         }
         result
     }
@@ -351,7 +307,7 @@ impl Store {
         });
         match &result {
             Ok(()) => self.stats.count_delete(),
-            Err(error) => self.stats.count_refusal(error),
+            Err(error) => self.stats.count(error.refusal()),
         }
         result
     }
@@ -377,10 +333,10 @@ impl Store {
         };
         let text = new.as_ref().map(|&(_, value)| value);
         let new = new.map(|(presence, _)| presence);
-        let (put, record) = {
+        let (put, record, announcer) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             writing.leave(hash);
-            let mut record = None;
+            let (mut record, mut announcer) = (None, None);
             let put = if persisted {
                 let version = self.stamp(host);
                 // A timed state's deadline counts from the change's version where there is
@@ -399,18 +355,21 @@ impl Store {
                     let timing = put.new.as_ref().and_then(|new| new.timing());
                     host.committed(name, text, timing.map(Timing::revert_text), version);
                 }
+                if self.announces(&put) {
+                    announcer = self.claim(stripe, name);
+                }
                 Some(put)
             } else {
                 None
             };
             self.settle_overlapped(host, &mut writing, hash);
-            (put, record)
+            (put, record, announcer)
         };
         let Some(put) = put else {
             self.stats.count_astdb_failure();
             return Err(WriteError::PersistFailed(name.to_vec()));
         };
-        self.finish(host, stripe, name, name_c, put, record);
+        self.finish(host, name, name_c, put, record, announcer);
         Ok(())
     }
 
@@ -447,26 +406,28 @@ impl Store {
     }
 
     /// After a change is in AstDB and memory: stores its meta record (`record`, from
-    /// [`Store::note_change`]) and announces it. The state replaced is freed here, outside
+    /// [`Store::note_change`]) and, as the stripe's announcer (`announcer`, claimed under the
+    /// stripe's lock after the put), announces it. The state replaced is freed here, outside
     /// every lock.
     fn finish(
         &self,
         host: &dyn Host,
-        stripe: &Stripe,
         name: &[u8],
         name_c: &CStr,
         put: Put,
-        record: Option<Option<Record>>,
+        record: Option<Option<Outgoing>>,
+        announcer: Option<Announcer<'_>>,
     ) {
         if let Some(record) = record {
-            if !host.persist_meta(name_c, record.as_deref()) {
+            if !host.persist_meta(name_c, record.as_ref().map(Outgoing::text)) {
                 self.stats.count_astdb_failure();
             }
         }
-        let announce = self.after_put(&put);
-        drop(put);
-        if announce {
-            self.announce_current(host, stripe, name);
+        self.schedule_expiry(&put);
+        let Put { new, replaced, .. } = put;
+        drop(replaced);
+        if let Some(announcer) = announcer {
+            self.announce_put(host, announcer, name, new.as_deref());
         }
     }
 
@@ -481,7 +442,7 @@ impl Store {
             Some(presence) => host.persist(&name_c, presence.stored_c()),
             None => host.remove(&name_c),
         };
-        if !stored || !host.persist_meta(&name_c, record.as_deref()) {
+        if !stored || !host.persist_meta(&name_c, record.as_ref().map(Record::text)) {
             self.stats.count_astdb_failure();
         }
     }

@@ -1,7 +1,6 @@
 //! A written presence value: `state[,subtype[,message[,options]]]`, the stock AstDB format.
 
 use super::base64::{self, Base64Error};
-use super::expiry::Timing;
 use super::shown;
 use super::state::PresenceState;
 use std::ffi::CStr;
@@ -11,6 +10,8 @@ use std::ops::Range;
 
 mod stock_cases;
 pub use stock_cases::{ParseCase, STOCK_INVALID, STOCK_VALID};
+mod timing;
+pub use timing::{Timing, NOT_SET};
 
 /// The longest expiry option `t(<seconds>)` accepts: one year of 365 days.
 pub const MAX_EXPIRY_SECONDS: u32 = 365 * 24 * 3600;

@@ -157,6 +157,7 @@ pub extern "C" fn fprs_cli_stats(fd: c_int, argc: c_int, argv: *const *const c_c
             return RESULT_SHOWUSAGE as c_int;
         }
         let states: Vec<_> = STORE.snapshot().iter().map(|(_, p)| p.state()).collect();
+        print(fd, format!("{}\n", super::module::IDENTITY).as_bytes());
         print(fd, stats::render(&STORE.stats.counts(), &states).as_bytes());
         #[cfg(feature = "sip")]
         print(fd, super::sip::stats_text().as_bytes());

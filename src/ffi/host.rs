@@ -4,7 +4,7 @@
 use super::bindings::{self, ast_presence_state as ast_state, stasis_message};
 use super::boundary::c_bytes;
 use crate::core::device_state::DeviceState;
-use crate::core::meta::Source;
+use crate::core::meta::{RecordText, Source};
 use crate::core::state::PresenceState;
 #[cfg(feature = "cluster")]
 use crate::core::store::Version;
@@ -97,11 +97,16 @@ impl Host for Asterisk {
         unsafe { bindings::ast_db_del(FAMILY.as_ptr(), name.as_ptr()) == 0 }
     }
 
-    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+    fn persist_meta(&self, name: &CStr, record: Option<RecordText<'_>>) -> bool {
         let done = match record {
-            // SAFETY: valid NUL-terminated strings, only read during the call.
+            // SAFETY: valid NUL-terminated strings (a RecordText ends in a NUL by its type),
+            // only read during the call.
             Some(record) => unsafe {
-                bindings::ast_db_put(META_FAMILY.as_ptr(), name.as_ptr(), record.as_ptr()) == 0
+                bindings::ast_db_put(
+                    META_FAMILY.as_ptr(),
+                    name.as_ptr(),
+                    record.with_nul().as_ptr().cast(),
+                ) == 0
             },
             // SAFETY: as above. (Deleting a key that is not there succeeds.)
             None => unsafe { bindings::ast_db_del(META_FAMILY.as_ptr(), name.as_ptr()) == 0 },

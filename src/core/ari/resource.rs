@@ -289,7 +289,7 @@ fn not_set(name: &[u8]) -> String {
 /// provider's presence (not ours to change), 400 for what is no presence name at all.
 fn writable<'n>(presences: &dyn Presences, name: &'n [u8]) -> Result<&'n [u8], Response> {
     name_for_write(name).map_err(|error| {
-        presences.refused(Refusal::of(&error));
+        presences.refused(error.refusal());
         match error {
             WriteError::NotCustomPresence(_) if name.contains(&b':') => Response::error(
                 Status::Conflict,

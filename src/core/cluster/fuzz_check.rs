@@ -8,6 +8,7 @@ use super::resync::Member;
 use super::version::wall_clock_ms;
 use super::wire::{self, Batcher, Message};
 use crate::core::device_state::DeviceState;
+use crate::core::meta::RecordText;
 use crate::core::store::{Host, Store};
 use crate::core::value::Presence;
 use std::cell::Cell;
@@ -35,7 +36,7 @@ impl Host for Counting {
         self.puts.set(self.puts.get() + 1);
         true
     }
-    fn persist_meta(&self, _: &CStr, _: Option<&CStr>) -> bool {
+    fn persist_meta(&self, _: &CStr, _: Option<RecordText<'_>>) -> bool {
         self.puts.set(self.puts.get() + 1);
         true
     }

@@ -4,7 +4,7 @@
 use super::replica::{Replica, VersionStore};
 use super::resync::Member;
 use crate::core::device_state::DeviceState;
-use crate::core::meta::Source;
+use crate::core::meta::{RecordText, Source};
 use crate::core::store::tests::RecordingHost;
 use crate::core::store::{Host, Store, Version};
 use crate::core::value::Presence;
@@ -33,7 +33,7 @@ impl Host for Wired<'_> {
     fn remove(&self, name: &CStr) -> bool {
         self.host.remove(name)
     }
-    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+    fn persist_meta(&self, name: &CStr, record: Option<RecordText<'_>>) -> bool {
         self.host.persist_meta(name, record)
     }
     fn announce_device(&self, name: &[u8], state: DeviceState) {

@@ -3,29 +3,13 @@
 
 use crate::core::meta::{value_fnv, Meta};
 use crate::core::shown;
-use crate::core::value::{Presence, ValueError};
+use crate::core::value::{Presence, ValueError, NOT_SET};
 use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-/// A timed state's expiry: when, and the state it then reverts to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Timing {
-    /// Unix time in milliseconds.
-    pub deadline_ms: u64,
-    /// The last state of the name written without an expiry; `None` for not_set.
-    pub revert: Option<Arc<Presence>>,
-}
-
-impl Timing {
-    /// The stored text the state reverts to.
-    pub fn revert_text(&self) -> &[u8] {
-        self.revert.as_deref().map_or(NOT_SET, Presence::stored)
-    }
-}
-
-const NOT_SET: &[u8] = b"not_set";
+pub use crate::core::value::Timing;
 
 /// The state a timed write over `current` reverts to: the last one written without an expiry.
 pub fn revert_target(current: Option<&Arc<Presence>>) -> Option<Arc<Presence>> {

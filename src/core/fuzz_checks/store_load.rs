@@ -3,7 +3,7 @@
 
 use super::{check_warning_text, entries, entry, split_lines};
 use crate::core::device_state::DeviceState;
-use crate::core::meta::{Meta, Source};
+use crate::core::meta::{Meta, RecordText, Source};
 use crate::core::state::PresenceState;
 use crate::core::store::{name_for_write, Host, Store, WriteError};
 use crate::core::value::Presence;
@@ -36,7 +36,7 @@ impl Host for Recorder {
     fn remove(&self, _name: &CStr) -> bool {
         panic!("the fuzzed store deletes nothing");
     }
-    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+    fn persist_meta(&self, name: &CStr, record: Option<RecordText<'_>>) -> bool {
         let record = record.map(|r| r.to_bytes().to_vec());
         self.meta
             .borrow_mut()

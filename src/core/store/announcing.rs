@@ -2,6 +2,7 @@
 //! their names for it (see [`Store`]).
 
 use super::{fnv1a, lock_ignoring_poison, stripe_of, Host, Name, Store, Stripe};
+use crate::core::value::Presence;
 
 /// The announcement queue of one stripe.
 #[derive(Default)]
@@ -11,13 +12,17 @@ pub(super) struct Announcing {
     queued: Vec<Vec<u8>>,
 }
 
-/// Frees a stripe for the next announcer if announcing panicked, so it is never left busy.
-struct BusyUntilDone<'a>(&'a Stripe);
+/// The thread announcing a stripe's names. Should announcing panic, dropping it frees the
+/// stripe for the next announcer, so it is never left busy.
+pub(super) struct Announcer<'a> {
+    stripe: &'a Stripe,
+    done: bool,
+}
 
-impl Drop for BusyUntilDone<'_> {
+impl Drop for Announcer<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            lock_ignoring_poison(&self.0.announcing).busy = false;
+        if !self.done {
+            lock_ignoring_poison(&self.stripe.announcing).busy = false;
         }
     }
 }
@@ -34,22 +39,52 @@ impl Store {
     /// Announces what memory holds for `name` (`None` once it is gone), or queues it for the
     /// thread already announcing on its stripe (`stripe`, the name's).
     pub(super) fn announce_current(&self, host: &dyn Host, stripe: &Stripe, name: &[u8]) {
-        {
-            let mut announcing = lock_ignoring_poison(&stripe.announcing);
-            if announcing.busy {
-                announcing.queued.push(name.to_vec());
-                return;
-            }
-            announcing.busy = true;
+        if let Some(announcer) = self.claim(stripe, name) {
+            self.announce_both(host, name);
+            self.announce_queued(host, announcer);
         }
-        let _unbusy_on_panic = BusyUntilDone(stripe);
-        self.announce_both(host, name);
+    }
+
+    /// Makes the caller the announcer of `stripe` (`name`'s), or queues `name` for the one
+    /// under way (`None`). A writer calls it under the stripe's write lock, just after its
+    /// put: every later change of the name then finds the stripe busy and queues the name, so
+    /// the writer may announce the state it put without reading memory again.
+    pub(super) fn claim<'a>(&self, stripe: &'a Stripe, name: &[u8]) -> Option<Announcer<'a>> {
+        let mut announcing = lock_ignoring_poison(&stripe.announcing);
+        if announcing.busy {
+            announcing.queued.push(name.to_vec());
+            return None;
+        }
+        announcing.busy = true;
+        Some(Announcer {
+            stripe,
+            done: false,
+        })
+    }
+
+    /// As the stripe's announcer ([`Store::claim`]d just after putting `presence` as the state
+    /// of `name`): announces it, then what others queued meanwhile.
+    pub(super) fn announce_put(
+        &self,
+        host: &dyn Host,
+        announcer: Announcer<'_>,
+        name: &[u8],
+        presence: Option<&Presence>,
+    ) {
+        self.announce_state(host, name, presence);
+        self.announce_queued(host, announcer);
+    }
+
+    /// Announces memory's state of every name queued on the announcer's stripe, until none
+    /// is left; then the stripe is free.
+    fn announce_queued(&self, host: &dyn Host, mut announcer: Announcer<'_>) {
         let mut batch = Vec::new();
         loop {
             {
-                let mut announcing = lock_ignoring_poison(&stripe.announcing);
+                let mut announcing = lock_ignoring_poison(&announcer.stripe.announcing);
                 if announcing.queued.is_empty() {
                     announcing.busy = false;
+                    announcer.done = true;
                     return;
                 }
                 std::mem::swap(&mut announcing.queued, &mut batch);

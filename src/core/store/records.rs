@@ -3,26 +3,28 @@
 
 use super::timed::{record_to_store, Put};
 use super::{fnv1a, lock_ignoring_poison, stripe_of, Host, Name, Store, Writing, STRIPES};
-use crate::core::meta::{self, Meta, MetaError, Source};
-use std::ffi::{CStr, CString};
-use std::ops::Deref;
+use crate::core::meta::{self, Meta, MetaError, RecordText, Source};
+use std::ffi::CString;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A `CustomPresenceMeta` record as stored (shared, so a write hands it to AstDB uncopied),
-/// and whether it holds only the fields a change writes (then the next change writes its
-/// record anew instead of rewriting this one field by field).
+/// A `CustomPresenceMeta` record as stored, NUL-terminated (escaping leaves no other NUL), and
+/// whether it holds only the fields a change writes (then the next change writes its record
+/// anew, in the same buffer, instead of rewriting this one field by field).
 #[derive(Clone, Debug)]
 pub(super) struct Record {
-    text: Arc<CStr>,
+    with_nul: Vec<u8>,
     only_change: bool,
 }
 
-impl Deref for Record {
-    type Target = CStr;
-    fn deref(&self) -> &CStr {
-        &self.text
+impl Record {
+    /// The record's text, without its NUL.
+    pub(super) fn to_bytes(&self) -> &[u8] {
+        &self.with_nul[..self.with_nul.len() - 1]
+    }
+
+    pub(super) fn text(&self) -> RecordText<'_> {
+        RecordText::new(&self.with_nul).unwrap_or_default()
     }
 }
 
@@ -30,7 +32,42 @@ impl From<CString> for Record {
     fn from(text: CString) -> Record {
         Record {
             only_change: meta::only_change_fields(text.to_bytes()),
-            text: text.into(),
+            with_nul: text.into_bytes_with_nul(),
+        }
+    }
+}
+
+/// How long a record may be to leave its stripe on the stack (a channel's name of 80 bytes
+/// fits).
+const SHORT: usize = 160;
+
+/// A record on its way to AstDB: copied out of its stripe, so the put runs outside the lock;
+/// on the stack when short, so a write allocates nothing for it.
+pub(super) enum Outgoing {
+    Short { len: u8, bytes: [u8; SHORT] },
+    Long(Record),
+}
+
+impl Outgoing {
+    fn copy_of(record: &Record) -> Outgoing {
+        let with_nul = &record.with_nul[..];
+        if with_nul.len() > SHORT {
+            return Outgoing::Long(record.clone());
+        }
+        let mut bytes = [0; SHORT];
+        bytes[..with_nul.len()].copy_from_slice(with_nul);
+        Outgoing::Short {
+            len: with_nul.len() as u8,
+            bytes,
+        }
+    }
+
+    pub(super) fn text(&self) -> RecordText<'_> {
+        match self {
+            Outgoing::Short { len, bytes } => {
+                RecordText::new(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Outgoing::Long(record) => record.text(),
         }
     }
 }
@@ -53,7 +90,7 @@ impl Store {
         name: &[u8],
         put: &Put,
         source: &Source,
-    ) -> Option<Option<Record>> {
+    ) -> Option<Option<Outgoing>> {
         let Some(presence) = put.new.as_deref() else {
             writing.meta.remove(name);
             return Some(None);
@@ -63,7 +100,9 @@ impl Store {
             return None;
         }
         if !recording {
-            return Some(record_to_store(writing.meta.get(name), Some(presence)));
+            return Some(
+                record_to_store(writing.meta.get(name), Some(presence)).map(Outgoing::Long),
+            );
         }
         let Writing {
             meta,
@@ -71,39 +110,37 @@ impl Store {
             fields,
             ..
         } = writing;
-        let slot = meta.get_mut(name);
-        scratch.clear();
-        match slot.as_deref() {
-            Some(old) if !old.only_change => {
-                meta::rewrite_for_change_into(
-                    old.text.to_bytes(),
-                    unix_now(),
-                    source,
-                    presence.stored(),
-                    scratch,
-                );
-            }
-            _ => fields.record_into(unix_now(), source, presence.stored(), scratch),
-        }
-        let only_change =
-            slot.as_ref().is_none_or(|old| old.only_change) || meta::only_change_fields(scratch);
-        scratch.push(0);
-        // Escaping leaves no NUL in a record.
-        let record = Record {
-            text: CStr::from_bytes_with_nul(scratch).ok()?.into(),
-            only_change,
-        };
-        match slot {
-            Some(slot) => *slot = record.clone(),
+        let record = match meta.get_mut(name) {
+            Some(record) => record,
             None => {
                 let key = put.inserted.clone().unwrap_or_else(|| Name::from(name));
-                meta.insert(key, record.clone());
+                meta.entry(key).or_insert(Record {
+                    with_nul: Vec::new(),
+                    only_change: true,
+                })
             }
+        };
+        if record.only_change {
+            // Written anew in place: the buffer is the last record's, as long as it.
+            record.with_nul.clear();
+            fields.record_into(unix_now(), source, presence.stored(), &mut record.with_nul);
+        } else {
+            scratch.clear();
+            meta::rewrite_for_change_into(
+                record.to_bytes(),
+                unix_now(),
+                source,
+                presence.stored(),
+                scratch,
+            );
+            record.only_change = meta::only_change_fields(scratch);
+            std::mem::swap(scratch, &mut record.with_nul);
         }
+        record.with_nul.push(0);
         if presence.timing().is_none() {
-            return Some(Some(record));
+            return Some(Some(Outgoing::copy_of(record)));
         }
-        Some(record_to_store(Some(&record), Some(presence)))
+        Some(record_to_store(Some(record), Some(presence)).map(Outgoing::Long))
     }
 
     /// Replaces every `CustomPresenceMeta` record with the stored `(name, record)` entries.
@@ -165,7 +202,7 @@ impl Store {
                 self.note_change(&mut writing, name, &put, &Source::Reload)
             };
             if let (Some(Some(record)), Ok(name_c)) = (record, CString::new(&name[..])) {
-                if !host.persist_meta(&name_c, Some(&record)) {
+                if !host.persist_meta(&name_c, Some(record.text())) {
                     self.stats.count_astdb_failure();
                 }
             }

@@ -85,7 +85,7 @@ impl Store {
             Some(value) => host.persist(name, value),
             None => host.remove(name),
         };
-        let (put, record) = {
+        let (put, record, announcer) = {
             let mut writing = lock_ignoring_poison(&stripe.writing);
             writing.leave(hash);
             // A local write may have overtaken it meanwhile: decided again, and recorded.
@@ -96,8 +96,12 @@ impl Store {
                 .as_ref()
                 .filter(|put| self.records(put))
                 .and_then(|put| self.note_change(&mut writing, name_bytes, put, &Source::Cluster));
+            let announcer = put
+                .as_ref()
+                .filter(|put| self.announces(put))
+                .and_then(|_| self.claim(stripe, name_bytes));
             self.settle_overlapped(host, &mut writing, hash);
-            (put, record)
+            (put, record, announcer)
         };
         if !persisted {
             self.stats.count_astdb_failure();
@@ -106,7 +110,7 @@ impl Store {
         let Some(put) = put else {
             return Ok(false);
         };
-        self.finish(host, stripe, name_bytes, name, put, record);
+        self.finish(host, name_bytes, name, put, record, announcer);
         Ok(true)
     }
 

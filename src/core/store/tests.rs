@@ -2,7 +2,7 @@
 
 use super::records::unix_now;
 use super::*;
-use crate::core::meta::{Meta, MetaError, Source};
+use crate::core::meta::{Meta, MetaError, RecordText, Source};
 use crate::core::state::PresenceState;
 
 /// The `CustomPresenceMeta` puts (`Some`) and deletes (`None`) asked for.
@@ -37,7 +37,7 @@ impl Host for RecordingHost {
         }
         !self.fail
     }
-    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+    fn persist_meta(&self, name: &CStr, record: Option<RecordText<'_>>) -> bool {
         let record = record.map(|r| r.to_bytes().to_vec());
         self.meta
             .lock()
@@ -392,7 +392,7 @@ impl Host for Interleaving<'_> {
     fn remove(&self, name: &CStr) -> bool {
         self.recorded.remove(name)
     }
-    fn persist_meta(&self, name: &CStr, record: Option<&CStr>) -> bool {
+    fn persist_meta(&self, name: &CStr, record: Option<RecordText<'_>>) -> bool {
         self.recorded.persist_meta(name, record)
     }
     fn announce(&self, name: &[u8], presence: Option<&Presence>) {

@@ -1,8 +1,9 @@
 //! The store's timed states, device states and identical-write suppression.
 
 use super::{
-    fnv1a, lock_ignoring_poison, records::unix_now, stripe_of, Host, Name, Record, States, Store,
-    Writing,
+    fnv1a, lock_ignoring_poison,
+    records::{unix_now, Outgoing},
+    stripe_of, Host, Name, Record, States, Store, Writing,
 };
 use crate::core::device_state::{DeviceState, DeviceStateMap, Remapped};
 use crate::core::expiry::{
@@ -154,8 +155,8 @@ impl Store {
         self.suppress_identical.store(suppress, Ordering::Relaxed);
     }
 
-    /// After a change's put: schedules its expiry. Returns whether it is to be announced.
-    pub(super) fn after_put(&self, put: &Put) -> bool {
+    /// After a change's put: schedules its expiry.
+    pub(super) fn schedule_expiry(&self, put: &Put) {
         let timing = put.new.as_ref().and_then(|new| new.timing());
         if let (Some(timed_name), Some(timing)) = (&put.timed_name, timing) {
             if self
@@ -166,6 +167,11 @@ impl Store {
                     .compact(|name, deadline| self.expiry_is_live(name, deadline));
             }
         }
+    }
+
+    /// Whether the change `put` is announced (not when `suppress_identical` is on and
+    /// consumers would see nothing new).
+    pub(super) fn announces(&self, put: &Put) -> bool {
         if !self.suppresses_identical() {
             return true;
         }
@@ -245,7 +251,7 @@ impl Store {
             (revert, put.replaced, record)
         };
         if let Some(record) = record {
-            if !host.persist_meta(&name_c, record.as_deref()) {
+            if !host.persist_meta(&name_c, record.as_ref().map(Outgoing::text)) {
                 self.stats.count_astdb_failure();
             }
         }
@@ -315,7 +321,7 @@ impl Store {
                 // The record in AstDB still holds the expiry: stored without it.
                 record_to_store(writing.meta.get(&name[..]), Some(&presence))
             };
-            if !host.persist_meta(&name_c, record.as_deref()) {
+            if !host.persist_meta(&name_c, record.as_ref().map(Record::text)) {
                 self.stats.count_astdb_failure();
             }
         }
@@ -334,12 +340,14 @@ impl Store {
     /// first: a hint holding `CustomPresence:<name>` notifies its SIP subscribers once per
     /// message, so a BLF key shows the new state from the first NOTIFY on.
     pub(super) fn announce_both(&self, host: &dyn Host, name: &[u8]) {
-        let presence = self.get(name);
-        let state = presence
-            .as_ref()
-            .map_or(PresenceState::NotSet, |p| p.state());
+        self.announce_state(host, name, self.get(name).as_deref());
+    }
+
+    /// Announces device state and presence of `name` as `presence` (memory's state).
+    pub(super) fn announce_state(&self, host: &dyn Host, name: &[u8], presence: Option<&Presence>) {
+        let state = presence.map_or(PresenceState::NotSet, |p| p.state());
         host.announce_device(name, self.device_states.get(state));
-        host.announce(name, presence.as_deref());
+        host.announce(name, presence);
     }
 
     /// The device state of `CustomPresence:<name>` (the device-state provider's answer).
