@@ -6,7 +6,7 @@ import re
 import shutil
 import subprocess
 
-from helpers import LogWatch, start
+from helpers import MODULE, LogWatch, start
 from instance import OUR_SO
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -105,7 +105,7 @@ def test_a_replaced_build_runs_after_refresh_and_after_unload_load():
         assert {i for i, _ in mappings(ast)} == {inode}, (inode, mappings(ast))
         watch.wait_for("func_presencestate_rs %s, build %s loaded" % (first[0], SECOND_ID), "NOTICE")
         # And back, with unload + load: the first build answers again.
-        inode = replace_file(ast, os.environ["FPRS_MODULE"])
+        inode = replace_file(ast, MODULE)
         assert "Unloaded" in ast.cli("module unload " + OUR_SO)
         assert not mappings(ast), mappings(ast)
         assert "Loaded" in ast.cli("module load " + OUR_SO)
