@@ -13,6 +13,11 @@
 //! headers configured exactly as the running Asterisk's libasteriskpj was built) and `cflags`
 //! (the flags Asterisk compiles its PJSIP modules with), as scripts/pjproject-headers makes
 //! it. src/shim/sip.c refuses at compile time headers configured otherwise.
+//!
+//! The build's identity (shown in `module show`, `presencestate stats` and a NOTICE at load):
+//! the crate's version and a build id, FPRS_BUILD_ID if set, else the checkout's commit (`+`
+//! when files differ from it), else the `build-id` file scripts/package writes into a
+//! package's source tree, else `unknown`.
 use std::env;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +27,8 @@ const SHIM_DIR: &str = "src/shim";
 const SHIM: &str = "src/shim/shim.c";
 /// ARI's part of the shim (its functions optional at run time: built always).
 const ARI_SHIM: &str = "src/shim/ari.c";
+/// The module's threads, started through Asterisk (the file says why).
+const THREADS_SHIM: &str = "src/shim/threads.c";
 /// SIP PUBLISH's part of the shim, with the `sip` feature only (needs pjproject's headers).
 const SIP_SHIM: &str = "src/shim/sip.c";
 
@@ -34,10 +41,12 @@ fn main() {
     if env::var_os("CARGO_FEATURE_ASTERISK").is_none() {
         return;
     }
+    let build_id = build_id();
+    println!("cargo:rustc-env=FPRS_BUILD_ID={build_id}");
     let include = asterisk_include_dir();
     let cluster = env::var_os("CARGO_FEATURE_CLUSTER").is_some();
     let pjproject = env::var_os("CARGO_FEATURE_SIP").map(|_| pjproject());
-    compile_shim(&include, cluster, pjproject.as_ref());
+    compile_shim(&include, cluster, pjproject.as_ref(), &build_id);
     generate_bindings(&include, cluster, pjproject.is_some());
     // dlsym (the shim's optional Asterisk APIs; dlopen for the cluster): in libc since glibc
     // 2.34, in libdl before (an empty stub after).
@@ -146,11 +155,49 @@ const MODULE_DEFINES: [(&str, &str); 3] = [
     ("_GNU_SOURCE", "1"),
 ];
 
-fn compile_shim(include: &Path, cluster: bool, pjproject: Option<&Pjproject>) {
+/// The build id (see the top of this file). A commit's id changes with every edit of a tracked
+/// file: the build script runs again whenever anything under src/ (or the index) changes.
+fn build_id() -> String {
+    println!("cargo:rerun-if-env-changed=FPRS_BUILD_ID");
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=build-id");
+    if let Ok(id) = env::var("FPRS_BUILD_ID") {
+        // It goes into a C string literal and log lines: plain characters only.
+        return id
+            .chars()
+            .map(|c| match c {
+                'A'..='Z' | 'a'..='z' | '0'..='9' | '.' | '+' | '-' | '_' => c,
+                _ => '_',
+            })
+            .collect();
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    if let Some(commit) = git(&["rev-parse", "--short=10", "HEAD"]) {
+        if let Some(index) = git(&["rev-parse", "--git-path", "index"]) {
+            println!("cargo:rerun-if-changed={index}");
+        }
+        let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+            .is_some_and(|changes| !changes.is_empty());
+        return if dirty { commit + "+" } else { commit };
+    }
+    std::fs::read_to_string("build-id")
+        .map(|id| id.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+fn compile_shim(include: &Path, cluster: bool, pjproject: Option<&Pjproject>, build_id: &str) {
     let mut build = cc::Build::new();
     build
         .file(SHIM)
         .file(ARI_SHIM)
+        .file(THREADS_SHIM)
         .include("include")
         .include(include)
         .warnings(true)
@@ -158,6 +205,12 @@ fn compile_shim(include: &Path, cluster: bool, pjproject: Option<&Pjproject>) {
     for (name, value) in MODULE_DEFINES {
         build.define(name, value);
     }
+    // `module show` shows 40 bytes of the description: the version and build id come early.
+    let description = format!(
+        "PRESENCE_STATE (Rust) {} {build_id}",
+        env!("CARGO_PKG_VERSION")
+    );
+    build.define("FPRS_DESCRIPTION", format!("{description:?}").as_str());
     if cluster {
         build.define("FPRS_CLUSTER", "1");
     }

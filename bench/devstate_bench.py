@@ -67,7 +67,8 @@ def names(ami, sizes, prefix):
 
 def run(module, sizes):
     ast = AsteriskInstance(module_path=module, name="bench-devstate",
-                           configs={"extensions.conf": DIALPLAN})
+                           configs={"extensions.conf": DIALPLAN,
+                                    "presencestate.conf": "[device_state]\nenabled = yes\n"})
     ast.start()
     try:
         # Only UserEvents: 100,000 presence and device-state events would swamp the client.

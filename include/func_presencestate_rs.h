@@ -143,6 +143,11 @@ void fprs_shim_log(int level, const char *file, int line, const char *function,
 /* A NUL-terminated copy of len bytes from Asterisk's allocator (ast_free frees it), or NULL. */
 char *fprs_shim_strndup(const char *bytes, size_t len);
 void fprs_shim_free(void *ptr);
+/* A joinable thread named name (cut to 15 bytes) running run(arg), started through Asterisk
+ * (src/shim/threads.c says why); NULL if none could be started. Join frees it. */
+struct fprs_thread;
+struct fprs_thread *fprs_shim_thread_start(const char *name, void (*run)(void *), void *arg);
+void fprs_shim_thread_join(struct fprs_thread *thread);
 /* Sets *buf to len bytes; 0 when all of them fit within maxlen, -1 otherwise. */
 int fprs_shim_str_set(struct ast_str **buf, ssize_t maxlen, const char *bytes, size_t len);
 struct ast_str *fprs_shim_str_create(size_t init_len);
@@ -159,6 +164,8 @@ void fprs_shim_unregister_manager(void);
 int fprs_shim_unregister_cli(void);
 void fprs_shim_register_tests(void);
 void fprs_shim_unregister_tests(void);
+/* This module's use count: channels in its dialplan function, AMI actions running, ... */
+int fprs_shim_usecount(void);
 
 /* Loads a config file for this module: the config (ast_config_destroy frees it), or NULL with
  * *status 1 when the file is missing, 2 when Asterisk could not parse it. */

@@ -29,6 +29,13 @@ exten => set,1,Set(PRESENCE_STATE(CustomPresence:alice)=away,lunch,Back at 2)
 ; Phones subscribe to these hints (BLF / presence keys).
 exten => 1001,hint,,CustomPresence:alice
 exten => 1002,hint,,CustomPresence:team/bob
+; A phone's BLF key showing presence as device state ([device_state] enabled = yes below).
+exten => 1003,hint,Custom:phone1003&CustomPresence:carol
+"""
+
+# The device-state provider is opt-in (stock has none); the demo shows it switched on.
+CONFIG = """[device_state]
+enabled = yes
 """
 
 
@@ -43,7 +50,8 @@ def show_event(event, fields):
 def scenario(console):
     module = os.environ["FPRS_MODULE"]
     ast = instance.AsteriskInstance(mode="ours", module_path=module, name="demo",
-                                    configs={"extensions.conf": "[general]\n" + DIALPLAN})
+                                    configs={"extensions.conf": "[general]\n" + DIALPLAN,
+                                             "presencestate.conf": CONFIG})
     ast.start()
     try:
         banner("Asterisk %s is up with:" % ast.cli("core show version").split()[1])
@@ -74,6 +82,16 @@ def scenario(console):
             value = ami.action({"Action": "Getvar",
                                 "Variable": "PRESENCE_STATE(CustomPresence:carol,%s)" % field})["Value"]
             print("  Getvar PRESENCE_STATE(CustomPresence:carol,%s) = %r" % (field, value))
+
+        banner("[device_state] enabled = yes: carol's chat is a device state, hint 1003 follows")
+        device = ami.action({"Action": "Getvar", "Variable": "DEVICE_STATE(CustomPresence:carol)"})
+        print("  Getvar DEVICE_STATE(CustomPresence:carol) = %r" % device["Value"])
+        mark = ami.mark()
+        ami.action({"Action": "SetVar", "Variable": "PRESENCE_STATE(CustomPresence:carol)",
+                    "Value": "dnd,,In a meeting"})
+        show_event(ami.wait_for(lambda e: e.get("Event") == "ExtensionStatus"
+                                and e.get("Exten") == "1003" and e.get("StatusText") == "Busy",
+                                start=mark), ("Exten", "Hint", "StatusText"))
 
         banner("AMI PresenceStateList")
         for event in ami.action({"Action": "PresenceStateList"}).events:

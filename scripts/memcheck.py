@@ -45,6 +45,7 @@ exten => 1003,hint,Custom:phone1003&CustomPresence:alice
 DEVICE_TABLE = """[general]
 suppress_identical = yes
 [device_state]
+enabled = yes
 away = ONHOLD
 xa = sleepy
 """
@@ -53,6 +54,8 @@ CONFIG = """[general]
 log_changes = yes
 colour = blue
 garbage line
+[device_state]
+enabled = yes
 """
 
 

@@ -202,21 +202,32 @@ class AMIClient:
         with self._cond:
             return [e for e in self.history[start:] if predicate(e)]
 
-    def wait_for(self, predicate, timeout=10.0, start=0, count=1):
+    def wait_for(self, predicate, timeout=10.0, start=0, count=1, what="matching", show=dict):
         """Wait until `count` events from index `start` on satisfy `predicate`.
 
-        Returns the matching event (count=1) or list of events; raises AMIError on timeout.
+        Returns the matching event (count=1) or list of events; raises AMIError on timeout,
+        naming `what` it waited for and what it got (each as `show(event)`). Each event is
+        looked at once: a flood of events must not keep the reader thread waiting for the lock
+        while this rescans them.
         """
+        found, scanned = [], start
+
+        def enough():
+            nonlocal scanned
+            found.extend(e for e in self.history[scanned:] if predicate(e))
+            scanned = max(scanned, len(self.history))
+            return len(found) >= count or self.closed
+
         with self._cond:
-            ok = self._cond.wait_for(
-                lambda: len([e for e in self.history[start:] if predicate(e)]) >= count
-                or self.closed, timeout)
-            found = [e for e in self.history[start:] if predicate(e)]
+            self._cond.wait_for(enough, timeout)
             if len(found) >= count:
                 return found[0] if count == 1 else found[:count]
-            why = "connection closed" if self.closed else "timeout %ss" % timeout
-            raise AMIError("waited for %d matching AMI event(s), got %d (%s)"
-                           % (count, len(found), why))
+            why = "connection closed (%s)" % self.close_reason if self.closed else "timeout %ss" % timeout
+            raise AMIError("waited for %d %s AMI event(s), got %d (%s) among %d events since the "
+                           "start; got: %s; last event: %s"
+                           % (count, what, len(found), why, len(self.history) - start,
+                              [show(e) for e in found[:20]],
+                              dict(self.history[-1]) if len(self.history) > start else None))
 
     def wait_event(self, timeout, start):
         """Wait until there is an event at index >= start; True if there is one."""

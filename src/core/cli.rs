@@ -27,17 +27,26 @@ fn count_line(total: usize, shown: usize) -> String {
 }
 
 /// `presencestate list [like <text>]` in the stock layout (name, state, subtype and message
-/// as stored, the base64 flag) for the states whose name contains `like`, then a count line.
-/// Unlike stock, the full name is shown (stock cut it at its last `/`).
+/// as stored, the base64 flag) for the states whose name contains `like`; `like` (ours
+/// alone) adds a count line, plain `list` is exactly stock's. Unlike stock, the full name is
+/// shown (stock cut it at its last `/`).
 pub fn list(states: &[(Name, Arc<Presence>)], like: Option<&[u8]>) -> Vec<u8> {
-    let total = states.len();
     let matching: Vec<_> = states
         .iter()
         .filter(|(name, _)| like.is_none_or(|text| is_like(name, text)))
         .collect();
     let mut out = list_layout(&matching, like);
-    out.extend_from_slice(count_line(total, matching.len()).as_bytes());
+    if like.is_some() {
+        out.extend_from_slice(count_line(states.len(), matching.len()).as_bytes());
+    }
     out
+}
+
+/// What `presencestate change` prints after a write, as stock prints it: the name after the
+/// prefix, and the state as written (the text before the first comma).
+pub fn changed(name: &[u8], value: &[u8]) -> Vec<u8> {
+    let state = value.split(|&b| b == b',').next().unwrap_or_default();
+    format!("Changing {} to {}\n", shown(name), shown(state)).into_bytes()
 }
 
 fn list_layout(states: &[&(Name, Arc<Presence>)], like: Option<&[u8]>) -> Vec<u8> {
@@ -174,8 +183,10 @@ mod tests {
     #[test]
     fn empty_list_says_so() {
         let text = String::from_utf8(list(&[], None)).unwrap();
-        assert!(text
-            .ends_with("No custom presence states defined\n0 custom presence states (0 shown)\n"));
+        assert!(
+            text.ends_with("---\nNo custom presence states defined\n"),
+            "{text}"
+        );
     }
 
     fn states(names: &[&str]) -> Vec<(Name, Arc<Presence>)> {
@@ -203,8 +214,17 @@ mod tests {
         assert!(text.ends_with(
             "No custom presence state matches 'zed'\n3 custom presence states (0 shown)\n"
         ));
-        let one = String::from_utf8(list(&states(&["x"]), None)).unwrap();
+        let one = String::from_utf8(list(&states(&["x"]), Some(b""))).unwrap();
         assert!(one.ends_with("1 custom presence state (1 shown)\n"));
+        let plain = String::from_utf8(list(&states(&["x"]), None)).unwrap();
+        assert!(
+            plain.ends_with(&format!("---\n{RULE}{RULE}\n")),
+            "stock's: {plain}"
+        );
+        assert_eq!(
+            changed(b"team/x", b"AWAY,lunch,,e"),
+            b"Changing team/x to AWAY\n"
+        );
         assert!(is_like(b"alice", b"presence:al") && !is_like(b"alice", b"bob"));
     }
 

@@ -29,8 +29,8 @@ pub struct Setting<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     pub general: General,
-    /// `[device_state]`: the device state each presence state announces.
-    pub device_state: DeviceStateMap,
+    /// `[device_state]`: whether presence is also a device state, and which.
+    pub device_state: DeviceStateConfig,
     /// `[cluster]`: sharing every state with other servers through Corosync CPG.
     pub cluster: ClusterConfig,
     /// `[sip_publish]` and `[sip_publish_activities]`: presence from the phones' PUBLISH.
@@ -57,6 +57,17 @@ impl Default for General {
             suppress_identical: false,
         }
     }
+}
+
+/// `[device_state]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStateConfig {
+    /// Register the `CustomPresence` device-state provider and announce device states. Off
+    /// by default: stock has no such provider, so a hint naming `CustomPresence:x` among its
+    /// devices must ignore presence unless the admin asks for it.
+    pub enabled: bool,
+    /// The device state each presence state announces.
+    pub map: DeviceStateMap,
 }
 
 /// Something wrong in the file. `Display` gives the WARNING text (file, line, section,
@@ -232,12 +243,20 @@ fn parse_general(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>) -> G
 const DEVICE_STATE_NAMES: &str =
     "a device state (NOT_INUSE, INUSE, BUSY, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD or UNKNOWN)";
 
-/// `[device_state]`: `<presence state> = <device state>` lines; a state not named keeps its
-/// default, and so does one given a value that is not a device state.
-fn parse_device_state(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>) -> DeviceStateMap {
-    let mut map = DeviceStateMap::default();
+/// `[device_state]`: `enabled` and `<presence state> = <device state>` lines; a state not
+/// named keeps its default, and so does one given a value that is not a device state.
+fn parse_device_state(
+    lines: &[&Setting<'_>],
+    warnings: &mut Vec<ConfigWarning>,
+) -> DeviceStateConfig {
+    let mut config = DeviceStateConfig::default();
     let defaults = DeviceStateMap::default();
+    let map = &mut config.map;
     for setting in lines {
+        if setting.is("enabled") {
+            config.enabled = setting.boolean(false, warnings);
+            continue;
+        }
         let Some(presence) = PresenceState::parse(trimmed(setting.key)) else {
             setting.unknown(warnings);
             continue;
@@ -254,7 +273,7 @@ fn parse_device_state(lines: &[&Setting<'_>], warnings: &mut Vec<ConfigWarning>)
             }
         }
     }
-    map
+    config
 }
 
 /// A setting of the file at `line`, for the tests of each section's parser.
@@ -337,7 +356,11 @@ mod tests {
             setting("general", "suppress_identical", "yes", 4),
         ]);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let map = config.device_state;
+        assert!(
+            !config.device_state.enabled,
+            "a table alone does not switch it on"
+        );
+        let map = config.device_state.map;
         assert_eq!(map.get(PresenceState::Away), DeviceState::OnHold);
         assert_eq!(map.get(PresenceState::Xa), DeviceState::Busy);
         assert_eq!(
@@ -356,7 +379,7 @@ mod tests {
             setting("device_state", "lunch", "BUSY", 4),
             setting("device_state", "away", "INVALID", 5),
         ]);
-        assert_eq!(config.device_state, DeviceStateMap::default());
+        assert_eq!(config.device_state, DeviceStateConfig::default());
         let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         assert_eq!(text.len(), 3, "{text:?}");
         assert!(
@@ -372,6 +395,19 @@ mod tests {
             "presencestate.conf line 4: [device_state] unknown option 'lunch' = 'BUSY' is ignored"
         );
         assert!(text[2].contains("'away' = 'INVALID'") && text[2].ends_with("'UNAVAILABLE'"));
+    }
+
+    #[test]
+    fn the_device_state_provider_is_off_unless_enabled() {
+        assert!(!Config::default().device_state.enabled);
+        let (config, warnings) = parse(&[setting("device_state", "Enabled", "yes", 2)]);
+        assert!(
+            warnings.is_empty() && config.device_state.enabled,
+            "{warnings:?}"
+        );
+        let (config, warnings) = parse(&[setting("device_state", "enabled", "sometimes", 2)]);
+        assert!(!config.device_state.enabled);
+        assert!(warnings[0].to_string().ends_with("using the default 'no'"));
     }
 
     #[test]

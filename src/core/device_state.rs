@@ -148,6 +148,11 @@ impl LiveDeviceStateMap {
 pub struct Remapped([bool; 7]);
 
 impl Remapped {
+    /// Every presence state: for announcing every name's device state.
+    pub fn all() -> Remapped {
+        Remapped([true; 7])
+    }
+
     pub fn contains(&self, presence: PresenceState) -> bool {
         self.0[slot(presence)]
     }

@@ -18,7 +18,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A name as the store keeps it: shared, so listing, announcing and the expiry queue never
@@ -195,32 +194,34 @@ fn take_due(queue: &mut Queue, now_ms: u64) -> Vec<Due> {
     due
 }
 
+/// What a thread's starter gives back: a call that waits for the thread to end.
+pub type Join = Box<dyn FnOnce() + Send>;
+
 /// The one thread that serves an [`ExpiryQueue`]. [`ExpiryThread::stop`] stops and joins it.
 pub struct ExpiryThread {
     queue: &'static ExpiryQueue,
-    handle: JoinHandle<()>,
+    join: Join,
 }
 
 impl ExpiryThread {
-    /// Starts the thread; `fire` gets every batch of due entries.
+    /// Starts the thread with `spawn` (in Asterisk, through the host: src/ffi/thread.rs says
+    /// why not std::thread); `fire` gets every batch of due entries.
     pub fn start(
         queue: &'static ExpiryQueue,
         clock: &'static dyn Clock,
         mut fire: impl FnMut(Vec<Due>) + Send + 'static,
+        spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> io::Result<Join>,
     ) -> io::Result<ExpiryThread> {
         queue.lock().stopping = false;
-        let handle = std::thread::Builder::new()
-            .name("presence-expiry".into())
-            .spawn(move || queue.serve(clock, &mut fire))?;
-        Ok(ExpiryThread { queue, handle })
+        let join = spawn(Box::new(move || queue.serve(clock, &mut fire)))?;
+        Ok(ExpiryThread { queue, join })
     }
 
     /// Stops the thread and waits for it: once this returns, no `fire` runs or will run.
     pub fn stop(self) {
         self.queue.lock().stopping = true;
         self.queue.changed.notify_all();
-        // A panic in `fire` ended the thread already; there is nothing left to stop.
-        let _ = self.handle.join();
+        (self.join)();
     }
 }
 
@@ -264,6 +265,13 @@ mod tests {
 
     struct FakeClock(AtomicU64);
 
+    /// A std thread for the tests (no host to start one).
+    fn spawn(body: Box<dyn FnOnce() + Send>) -> io::Result<Join> {
+        let handle = std::thread::Builder::new().spawn(body)?;
+        // A panic in `fire` ended the thread already; there is nothing left to stop.
+        Ok(Box::new(move || drop(handle.join())))
+    }
+
     impl Clock for FakeClock {
         fn now_ms(&self) -> u64 {
             self.0.load(Ordering::Relaxed)
@@ -276,11 +284,16 @@ mod tests {
         static CLOCK: FakeClock = FakeClock(AtomicU64::new(0));
         let queue = QUEUE.get();
         let (sent, fired) = mpsc::channel();
-        let thread = ExpiryThread::start(queue, &CLOCK, move |due| {
-            for d in due {
-                sent.send((d.name.to_vec(), d.deadline_ms)).unwrap();
-            }
-        })
+        let thread = ExpiryThread::start(
+            queue,
+            &CLOCK,
+            move |due| {
+                for d in due {
+                    sent.send((d.name.to_vec(), d.deadline_ms)).unwrap();
+                }
+            },
+            spawn,
+        )
         .unwrap();
         queue.schedule(name("later"), 10_000);
         queue.schedule(name("soon"), 100);
@@ -306,11 +319,16 @@ mod tests {
         static QUEUE: LazyQueue = LazyQueue::new();
         let queue = QUEUE.get();
         let (sent, fired) = mpsc::channel();
-        let thread = ExpiryThread::start(queue, &SystemClock, move |due| {
-            for _ in due {
-                sent.send(SystemClock.now_ms()).unwrap();
-            }
-        })
+        let thread = ExpiryThread::start(
+            queue,
+            &SystemClock,
+            move |due| {
+                for _ in due {
+                    sent.send(SystemClock.now_ms()).unwrap();
+                }
+            },
+            spawn,
+        )
         .unwrap();
         let deadline = SystemClock.now_ms() + 150;
         queue.schedule(name("x"), deadline);

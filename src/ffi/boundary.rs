@@ -3,10 +3,36 @@
 use super::bindings;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How many entry points are running now, on every thread (unload waits for its own only).
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one running entry point for as long as it lives (even through a panic).
+struct Running;
+
+impl Running {
+    fn enter() -> Running {
+        IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The entry points running now, the caller's own included.
+pub(crate) fn in_flight() -> usize {
+    IN_FLIGHT.load(Ordering::Acquire)
+}
 
 /// Runs the body of an `extern "C"` entry point. A panic is logged as an ERROR naming `entry`
 /// and turned into `on_panic` (a failure code Asterisk understands).
 pub(crate) fn guard<T>(entry: &str, on_panic: T, body: impl FnOnce() -> T) -> T {
+    let _running = Running::enter();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => result,
         Err(payload) => {

@@ -5,7 +5,7 @@ use super::boundary::{asterisk_copy, c_bytes, c_str, guard};
 use super::host::{self, Asterisk, STORE};
 use crate::core::meta::Source;
 use crate::core::store::{name_for_write, Host, WriteError};
-use crate::core::{cli, shown, stats};
+use crate::core::{cli, shown, stats, PROVIDER_PREFIX};
 use std::ffi::{c_char, c_int, CStr};
 
 fn print(fd: c_int, text: &[u8]) {
@@ -54,10 +54,9 @@ pub extern "C" fn fprs_cli_change(fd: c_int, argc: c_int, argv: *const *const c_
         let (provider, value) = (provider.to_bytes(), value.to_bytes());
         match result {
             Ok(()) => {
-                print(
-                    fd,
-                    format!("Changing {} to {}\n", shown(provider), shown(value)).as_bytes(),
-                );
+                // A write succeeded, so the provider starts with the prefix.
+                let name = provider.get(PROVIDER_PREFIX.len()..).unwrap_or_default();
+                print(fd, &cli::changed(name, value));
                 RESULT_SUCCESS as c_int
             }
             Err(error) => refuse(
@@ -158,6 +157,7 @@ pub extern "C" fn fprs_cli_stats(fd: c_int, argc: c_int, argv: *const *const c_c
             return RESULT_SHOWUSAGE as c_int;
         }
         let states: Vec<_> = STORE.snapshot().iter().map(|(_, p)| p.state()).collect();
+        print(fd, format!("{}\n", super::module::IDENTITY).as_bytes());
         print(fd, stats::render(&STORE.stats.counts(), &states).as_bytes());
         #[cfg(feature = "sip")]
         print(fd, super::sip::stats_text().as_bytes());

@@ -16,6 +16,7 @@ use crate::core::cluster::resync::Member;
 use crate::core::cluster::status::{self, Status};
 use crate::core::cluster::version::wall_clock_ms;
 use crate::core::cluster::wire::MAX_MESSAGE;
+use crate::core::expiry::Join;
 use crate::core::store::Version;
 use crate::core::{shown, PROVIDER_PREFIX};
 use std::ffi::{c_int, CStr, CString};
@@ -24,7 +25,6 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The module's own AstDB family for versions (`wall_ms.counter.node fingerprint`), apart
@@ -57,7 +57,7 @@ impl Shared {
 }
 
 static ACTIVE: RwLock<Option<Arc<Shared>>> = RwLock::new(None);
-static THREAD: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
+static THREAD: Mutex<Option<Join>> = Mutex::new(None);
 
 fn active() -> Option<Arc<Shared>> {
     ACTIVE
@@ -137,6 +137,11 @@ pub(crate) fn halt() {
     stop();
 }
 
+/// At unload, once halted: the settings' memory is freed (see `module::release`).
+pub(crate) fn release() {
+    *WANTED.lock().unwrap_or_else(PoisonError::into_inner) = (None, false);
+}
+
 struct AstdbVersions;
 
 impl VersionStore for AstdbVersions {
@@ -197,9 +202,7 @@ fn start(config: ClusterConfig) {
     *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&shared));
     STORE.replicate(true);
     let for_thread = Arc::clone(&shared);
-    let spawned = std::thread::Builder::new()
-        .name("fprs-cluster".into())
-        .spawn(move || run(for_thread, wakee));
+    let spawned = super::thread::spawn(c"fprs-cluster", Box::new(move || run(for_thread, wakee)));
     match spawned {
         Ok(handle) => {
             notice!(
@@ -229,10 +232,9 @@ fn stop() {
         shared.wake_pending.store(false, Ordering::Release);
         shared.wake();
     }
-    if let Some(handle) = THREAD.lock().unwrap_or_else(PoisonError::into_inner).take() {
-        if handle.join().is_err() {
-            error!("The presence cluster thread ended with a panic");
-        }
+    let thread = THREAD.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(join) = thread {
+        join();
     }
 }
 

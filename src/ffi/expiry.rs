@@ -41,7 +41,8 @@ pub(crate) fn start() -> bool {
             }
         })
     };
-    match ExpiryThread::start(STORE.expiries(), &SystemClock, fire) {
+    let spawn = |body| super::thread::spawn(c"presence-expiry", body);
+    match ExpiryThread::start(STORE.expiries(), &SystemClock, fire, spawn) {
         Ok(thread) => {
             *THREAD.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
             true

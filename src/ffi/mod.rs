@@ -26,3 +26,4 @@ mod module;
 mod selftest;
 #[cfg(feature = "sip")]
 mod sip;
+mod thread;

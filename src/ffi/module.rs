@@ -9,8 +9,18 @@ use crate::core::config::Config;
 use crate::core::device_state::Remapped;
 use crate::core::PROVIDER_LABEL;
 use std::ffi::{c_int, CStr};
+use std::time::{Duration, Instant};
 
 const LABEL: &CStr = c"CustomPresence";
+
+/// Which build this is (build.rs): where an admin looks after an upgrade, the NOTICE at load,
+/// `presencestate stats` and (with the same words) `module show`'s description.
+pub(crate) const IDENTITY: &str = concat!(
+    "func_presencestate_rs ",
+    env!("CARGO_PKG_VERSION"),
+    ", build ",
+    env!("FPRS_BUILD_ID")
+);
 
 /// One registration with Asterisk and its undo.
 struct Registration {
@@ -42,7 +52,7 @@ fn register_function() -> bool {
 }
 
 fn unregister_function() {
-    // SAFETY: as above. Asterisk waits for running calls of the function before returning.
+    // SAFETY: as above. Calls already running go on; unload waits for them (drain).
     unsafe { bindings::fprs_shim_unregister_function() };
 }
 
@@ -95,7 +105,7 @@ const REGISTRATIONS: &[Registration] = &[
         unregister: unregister_provider,
     },
     Registration {
-        what: "the CustomPresence device-state provider",
+        what: "the CustomPresence device-state provider ([device_state] enabled = yes)",
         register: devstate::register_provider,
         unregister: devstate::unregister_provider,
     },
@@ -165,7 +175,7 @@ fn apply(config: &Config) -> Remapped {
     if config.sip_publish.enabled {
         warning!("[sip_publish] enabled = yes, but this module was built without the sip feature");
     }
-    STORE.set_device_states(&config.device_state)
+    STORE.set_device_states(&config.device_state.map)
 }
 
 #[no_mangle]
@@ -180,7 +190,9 @@ pub extern "C" fn fprs_load() -> LoadResult {
             return LoadResult::AST_MODULE_LOAD_DECLINE;
         }
         STORE.stats.reset();
-        apply(&config::read());
+        let config = config::read();
+        apply(&config);
+        devstate::set_enabled(config.device_state.enabled);
         // States first, so no caller sees an empty store once the function is registered; the
         // announcements last, once the provider is there to answer for not_set.
         let changed = reload_from_astdb(false);
@@ -192,14 +204,64 @@ pub extern "C" fn fprs_load() -> LoadResult {
                     .rev()
                     .for_each(|r| (r.unregister)());
                 STORE.clear();
+                devstate::set_enabled(false);
                 return LoadResult::AST_MODULE_LOAD_DECLINE;
             }
         }
         STORE.announce(&Asterisk, &changed);
         #[cfg(feature = "cluster")]
         super::cluster::resume();
+        notice!("{IDENTITY} loaded ({} custom presence states)", STORE.len());
         LoadResult::AST_MODULE_LOAD_SUCCESS
     })
+}
+
+/// How often unload says it is still waiting for calls to leave the module.
+const DRAIN_WARNING_EVERY: Duration = Duration::from_secs(5);
+/// How long unload waits for channels attached to the module once no call is inside it (a
+/// call that returned is detached within microseconds; `module unload -h` may leave others).
+const ATTACHED_GRACE: Duration = Duration::from_secs(2);
+
+/// Once every front door is closed: waits until no call is inside the module, and (up to
+/// ATTACHED_GRACE) until no channel is attached to it. A dialplan call that found
+/// PRESENCE_STATE before it was unregistered still runs, and Asterisk hangs up, once unload
+/// returns, every channel still attached: the writer's dialplan would end mid-loop. A call
+/// stuck inside is named every 5 s.
+fn drain() {
+    let started = Instant::now();
+    let mut warn_at = DRAIN_WARNING_EVERY;
+    loop {
+        // This unload is one of the running entry points.
+        let inside = super::boundary::in_flight().saturating_sub(1);
+        // SAFETY: no arguments; the shim reads the loader's use count of this module.
+        let attached = unsafe { bindings::fprs_shim_usecount() };
+        if inside == 0 && (attached <= 0 || started.elapsed() >= ATTACHED_GRACE) {
+            if attached > 0 {
+                warning!(
+                    "Unloading with {attached} users of the module left (channels, AMI \
+                     actions); Asterisk hangs up the channels among them"
+                );
+            }
+            return;
+        }
+        if started.elapsed() >= warn_at {
+            warning!(
+                "Unloading: still waiting for {inside} calls inside the module and {attached} \
+                 users of it (channels, AMI actions) to finish"
+            );
+            warn_at += DRAIN_WARNING_EVERY;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Frees what the module's statics hold on the heap: dlclose unmaps them, and that memory
+/// would be lost with them. The next load starts from fresh statics and reads the file again.
+fn release() {
+    #[cfg(feature = "cluster")]
+    super::cluster::release();
+    #[cfg(feature = "sip")]
+    super::sip::release();
 }
 
 #[no_mangle]
@@ -208,9 +270,12 @@ pub extern "C" fn fprs_unload() -> c_int {
         // The cluster thread writes to the store: stopped (and joined) first.
         #[cfg(feature = "cluster")]
         super::cluster::halt();
+        // Front doors first, then the calls already through them, then what they use.
         REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
+        drain();
         STORE.clear();
-        apply(&Config::default());
+        release();
+        devstate::set_enabled(false);
         0
     })
 }
@@ -220,10 +285,20 @@ pub extern "C" fn fprs_unload() -> c_int {
 #[no_mangle]
 pub extern "C" fn fprs_reload() -> c_int {
     guard("reload", -1, || {
-        let remapped = apply(&config::read());
+        let config = config::read();
+        let remapped = apply(&config);
         let changed = reload_from_astdb(true);
         STORE.announce(&Asterisk, &changed);
-        if !remapped.is_empty() {
+        if devstate::follow(config.device_state.enabled) {
+            notice!(
+                "[device_state] enabled = {}: announced the device state of every name.",
+                if config.device_state.enabled {
+                    "yes"
+                } else {
+                    "no"
+                }
+            );
+        } else if devstate::enabled() && !remapped.is_empty() {
             // Hints and BLF keys show the new mapping at once, not at each name's next change.
             let announced = STORE.announce_device_states(&Asterisk, remapped);
             notice!(

@@ -275,6 +275,26 @@ void fprs_shim_register_tests(void)
 	AST_TEST_REGISTER(test_read_after_write);
 }
 
+/* ---- This module's use count (the loader keeps it private) ------------------------------ */
+
+static int usecount_entry(const char *module, const char *description, int usecnt,
+	const char *status, const char *like, enum ast_module_support_level support_level, void *data)
+{
+	if (!strcasecmp(module, AST_MODULE ".so")) {
+		*(int *) data = usecnt;
+	}
+	return 0;
+}
+
+int fprs_shim_usecount(void)
+{
+	int usecount = 0;
+
+	/* The loader only try-locks its list here, so this is safe inside our own unload. */
+	ast_update_module_list_data(usecount_entry, "", &usecount);
+	return usecount;
+}
+
 void fprs_shim_unregister_tests(void)
 {
 	AST_TEST_UNREGISTER(test_parse_valid);
@@ -453,7 +473,7 @@ const char *fprs_shim_str_bytes(struct ast_str *buf, size_t *len)
 /* ---- The module --------------------------------------------------------------------------- */
 
 AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER,
-	"PRESENCE_STATE() and the CustomPresence provider (Rust)",
+	FPRS_DESCRIPTION,        /* "PRESENCE_STATE (Rust) <version> <build id>", from build.rs */
 	.support_level = AST_MODULE_SUPPORT_EXTENDED,
 	.load = fprs_load,
 	.unload = fprs_unload,

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, HERE)
 import test_cluster  # noqa: E402
 from cluster import Cluster  # noqa: E402
+from logcheck import unexpected_errors  # noqa: E402
 
 
 def main():
@@ -35,7 +36,11 @@ def main():
         cluster = Cluster(3, module=module, name="fprs")
         ok = False
         try:
-            getattr(test_cluster, name)(cluster)
+            test = getattr(test_cluster, name)
+            test(cluster)
+            errors = unexpected_errors([cluster.host_dir], getattr(test, "expected_errors", ()))
+            assert not errors, ("ERROR lines naming the module that the test does not expect "
+                                "(logcheck.expects_errors):\n" + "\n".join(errors[:20]))
             ok = True
         except Exception:
             print(traceback.format_exc(), flush=True)

@@ -596,13 +596,21 @@ def threads(node):
     return names
 
 
+def mapped(node):
+    """The mappings of the module's file in node's Asterisk (issue 18: unload unmaps it)."""
+    with open("/proc/%d/maps" % children(node.asterisk.proc.pid)[0]) as f:
+        return [line for line in f if line.rstrip().endswith("/func_presencestate_rs.so")]
+
+
 def test_10_unload_stops_and_joins_the_cluster_thread_load_rejoins(cluster):
     up(cluster)
     n1, n2, n3 = cluster.nodes
     assert threads(n2).count("fprs-cluster") == 1
     for _ in range(3):
+        assert mapped(n2)
         n2.cli("module unload func_presencestate_rs.so")
         assert "fprs-cluster" not in threads(n2), "the cluster thread outlived unload"
+        assert not mapped(n2), "the module is still mapped after unload: %s" % mapped(n2)
         wait_group([n1, n3], 2)
         setvar(n1.ami(events="off"), "while_unloaded", "away")
         n2.cli("module load func_presencestate_rs.so")

@@ -24,6 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "asterisk-test-suite", "lib"))
 from instance import RUNS, AsteriskError, Installation, default_root, in_namespace  # noqa: E402
+from logcheck import unexpected_errors  # noqa: E402
 
 
 def discover(pattern):
@@ -83,11 +84,15 @@ def main():
         os.environ["FPRS_RUN_NAME"] = run_name
         try:
             in_namespace(target, timeout=300)
+            mine = [os.path.join(runs, e) for e in os.listdir(runs) if e.startswith(run_name + "-")]
+            errors = unexpected_errors(mine, getattr(test, "expected_errors", ()))
+            if errors:
+                raise AsteriskError("ERROR lines naming the module that the test does not expect "
+                                    "(logcheck.expects_errors):\n" + "\n".join(errors[:20]))
             passed += 1
             print("PASS %s (%.1fs)" % (target, time.monotonic() - started), flush=True)
-            for entry in os.listdir(runs):
-                if entry.startswith(run_name + "-"):
-                    shutil.rmtree(os.path.join(runs, entry), ignore_errors=True)
+            for entry in mine:
+                shutil.rmtree(entry, ignore_errors=True)
         except AsteriskError as error:
             failed += 1
             print("FAIL %s (%.1fs), runs kept in %s/%s-*\n%s"

@@ -1,5 +1,6 @@
-"""Presence as device state in a real Asterisk 22: DEVICE_STATE(CustomPresence:x) after each
-presence state, hints on CustomPresence:x (alone and joined with a phone's device), the
+"""Presence as device state in a real Asterisk 22: off by default (hints and DEVICE_STATE() as
+with stock), switched on and off by a reload; with `[device_state] enabled = yes`,
+DEVICE_STATE(CustomPresence:x) after each presence state, hints on CustomPresence:x (alone and joined with a phone's device), the
 [device_state] table changed by a reload, suppress_identical on and off, and an ordinary SIP
 phone (SIPp, Event: dialog, no Digium User-Agent) whose BLF NOTIFY follows a presence write."""
 import os
@@ -19,6 +20,9 @@ writeprotect = yes
 exten => 300,hint,CustomPresence:erin
 exten => 301,hint,Custom:phone301&CustomPresence:frank
 """
+
+# The provider is opt-in (stock has none): every test of it switches it on.
+ENABLED = "[device_state]\nenabled = yes\n"
 
 DEFAULT_MAP = {"not_set": "UNKNOWN", "unavailable": "UNAVAILABLE", "available": "NOT_INUSE",
                "away": "UNAVAILABLE", "xa": "UNAVAILABLE", "chat": "NOT_INUSE", "dnd": "BUSY"}
@@ -52,7 +56,7 @@ def hint_settles_on(ami, exten, status_text, timeout=10):
 
 
 def test_device_state_follows_every_presence_state_write_delete_and_expiry():
-    with start() as ast:
+    with start(configs={"presencestate.conf": ENABLED}) as ast:
         ami = ast.ami()
         assert device_state(ami, "erin") == "UNKNOWN"
         for state, device in DEFAULT_MAP.items():
@@ -72,7 +76,7 @@ def test_device_state_follows_every_presence_state_write_delete_and_expiry():
 
 
 def test_hints_on_custom_presence_change_their_extension_status():
-    with start(configs={"extensions.conf": HINTS}) as ast:
+    with start(configs={"extensions.conf": HINTS, "presencestate.conf": ENABLED}) as ast:
         ami = ast.ami()
         # A hint on the presence alone.
         for state, text in [("dnd", "Busy"), ("available", "Idle"), ("away", "Unavailable"),
@@ -94,7 +98,7 @@ def test_hints_on_custom_presence_change_their_extension_status():
 
 
 def test_a_reload_applies_a_changed_device_state_table_and_reannounces():
-    with start(configs={"extensions.conf": HINTS}) as ast:
+    with start(configs={"extensions.conf": HINTS, "presencestate.conf": ENABLED}) as ast:
         ami = ast.ami()
         mark = ami.mark()
         assert setvar(ami, "CustomPresence:erin", "away")["Response"] == "Success"
@@ -102,7 +106,7 @@ def test_a_reload_applies_a_changed_device_state_table_and_reannounces():
         presence_changes(ami, start=mark, count=2)
         assert device_state(ami, "erin") == "UNAVAILABLE"
         with open(ast.host("etc", "presencestate.conf"), "w") as f:
-            f.write("[device_state]\naway = ONHOLD\nxa = sleepy\nlunch = BUSY\n")
+            f.write(ENABLED + "away = ONHOLD\nxa = sleepy\nlunch = BUSY\n")
         watch, mark = LogWatch(ast), ami.mark()
         ast.cli("module reload func_presencestate_rs.so")
         # No write: the reload itself re-announces, so the hint changes.
@@ -112,8 +116,9 @@ def test_a_reload_applies_a_changed_device_state_table_and_reannounces():
         watch.wait_for("[device_state] unknown option 'lunch'")
         assert device_state(ami, "frank") == "UNAVAILABLE", "a bad value keeps the default"
         assert not ami.events(lambda e: e.get("Event") == "PresenceStateChange", start=mark)
-        # Back to the defaults.
-        os.unlink(ast.host("etc", "presencestate.conf"))
+        # Back to the default table.
+        with open(ast.host("etc", "presencestate.conf"), "w") as f:
+            f.write(ENABLED)
         mark = ami.mark()
         ast.cli("module reload func_presencestate_rs.so")
         extension_status(ami, "300", mark, "Unavailable")
@@ -125,7 +130,7 @@ def test_only_names_holding_a_slash_enter_asterisks_device_state_cache():
     """A name without '/' is announced not cachable (Asterisk asks the provider, and its
     57-bucket topic pool does not grow by one topic per name); one with '/' must be cached,
     since Asterisk never asks the provider about it. Both reach AMI, DEVICE_STATE() and hints."""
-    with start(configs={"extensions.conf": HINTS}) as ast:
+    with start(configs={"extensions.conf": HINTS, "presencestate.conf": ENABLED}) as ast:
         ami = ast.ami()
         mark = ami.mark()
         assert setvar(ami, "CustomPresence:erin", "dnd")["Response"] == "Success"
@@ -152,12 +157,12 @@ def write_seen(ami, name, value):
 
 
 def test_suppress_identical_off_announces_every_write_on_only_changes():
-    with start(configs={"extensions.conf": HINTS}) as ast:
+    with start(configs={"extensions.conf": HINTS, "presencestate.conf": ENABLED}) as ast:
         ami = ast.ami()
         assert len(write_seen(ami, "erin", "away,,lunch")) == 1
         assert len(write_seen(ami, "erin", "away,,lunch")) == 1, "off (the default): as stock"
         with open(ast.host("etc", "presencestate.conf"), "w") as f:
-            f.write("[general]\nsuppress_identical = yes\n")
+            f.write(ENABLED + "[general]\nsuppress_identical = yes\n")
         ast.cli("module reload func_presencestate_rs.so")
         mark = ami.mark()
         assert write_seen(ami, "erin", "away,,lunch") == []
@@ -169,7 +174,7 @@ def test_suppress_identical_off_announces_every_write_on_only_changes():
         changed = write_seen(ami, "erin", "away,,back soon")
         assert [e["Message"] for e in changed] == ["back soon"]
         with open(ast.host("etc", "presencestate.conf"), "w") as f:
-            f.write("[general]\nsuppress_identical = maybe\n")
+            f.write(ENABLED + "[general]\nsuppress_identical = maybe\n")
         watch = LogWatch(ast)
         ast.cli("module reload func_presencestate_rs.so")
         watch.wait_for("'suppress_identical' = 'maybe' is not a boolean")
@@ -224,7 +229,8 @@ def received_notifies(trace):
 
 @requires(("module", "res_pjsip"), ("app", "sipp"))
 def test_an_ordinary_sip_phone_sees_presence_on_its_blf_key():
-    with start(configs={"pjsip.conf": PJSIP_CONF, "extensions.conf": PHONES}) as ast:
+    with start(configs={"pjsip.conf": PJSIP_CONF, "extensions.conf": PHONES,
+                        "presencestate.conf": ENABLED}) as ast:
         ami = ast.ami()
         mark = ami.mark()
         assert setvar(ami, "CustomPresence:erin", "available")["Response"] == "Success"
@@ -280,7 +286,7 @@ def test_an_ordinary_sip_phone_sees_presence_on_its_blf_key():
 
 
 def test_device_states_are_back_after_a_restart_and_a_module_reload_of_the_same_table():
-    ast = start(configs={"extensions.conf": HINTS})
+    ast = start(configs={"extensions.conf": HINTS, "presencestate.conf": ENABLED})
     try:
         ami = ast.ami()
         for name, value in (("erin", "dnd"), ("team/zoe", "away"), ("frank", "chat")):

@@ -16,6 +16,8 @@ WRITERS, NAMES = 16, 100
 WRITES = 5000 if FULL else 400          # per writer
 READERS, READS = 4, (5000 if FULL else 400)
 CYCLES = 200 if FULL else 20
+# Every wait ends inside the runner's 300 s per test (run.py), saying what it waited for.
+WAIT = 240 if FULL else 120
 
 DIALPLAN = """[general]
 [robust]
@@ -117,8 +119,10 @@ def run_writers_and_readers(ami, mark):
 
 
 def wait_done(ami, mark, timeout):
-    ami.wait_for(lambda e: e.get("UserEvent") == "WriterDone", start=mark, count=WRITERS, timeout=timeout)
-    ami.wait_for(lambda e: e.get("UserEvent") == "ReaderDone", start=mark, count=READERS, timeout=timeout)
+    ami.wait_for(lambda e: e.get("UserEvent") == "WriterDone", start=mark, count=WRITERS, timeout=timeout,
+                 what="WriterDone", show=lambda e: "writer " + e.get("Writer", "?"))
+    ami.wait_for(lambda e: e.get("UserEvent") == "ReaderDone", start=mark, count=READERS, timeout=timeout,
+                 what="ReaderDone", show=lambda e: "reader " + e.get("Reader", "?"))
 
 
 def test_concurrent_writers_and_readers_agree_everywhere():
@@ -129,7 +133,7 @@ def test_concurrent_writers_and_readers_agree_everywhere():
         mark = ami.mark()
         started = time.monotonic()
         run_writers_and_readers(ami, mark)
-        wait_done(ami, mark, timeout=600)
+        wait_done(ami, mark, timeout=WAIT)
         elapsed = time.monotonic() - started
         watchdog.stop.set()
         watchdog.join()
@@ -149,12 +153,17 @@ def rss_kb(ast):
         return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
 
 
-def cycle(ast, count):
+def cycle(ast, count, timeout=WAIT):
     """`count` unload/load/reload cycles; returns how many soft unloads Asterisk refused
     because a call was running in the module (it then stays loaded; we retry)."""
     done = refused = 0
+    deadline = time.monotonic() + timeout
     while done < count:
-        if "Unloaded" not in ast.cli("module unload func_presencestate_rs.so"):
+        out = ast.cli("module unload func_presencestate_rs.so")
+        if "Unloaded" not in out:
+            assert time.monotonic() < deadline, (
+                "%d of %d cycles in %ss, %d soft unloads refused; the last said %r"
+                % (done, count, timeout, refused, out))
             refused += 1
             continue
         assert "Loaded" in ast.cli("module load func_presencestate_rs.so")
@@ -171,7 +180,7 @@ def test_unload_load_reload_cycles_under_load():
         mark = ami.mark()
         run_writers_and_readers(ami, mark)
         refused = cycle(ast, CYCLES)
-        wait_done(ami, mark, timeout=600)
+        wait_done(ami, mark, timeout=WAIT)
         assert ast.running() and ast.module_loaded("func_presencestate_rs")
         assert_all_agree(ast, ami, list(astdb(ami)))
         # Memory: the same number of cycles on a quiet PBX. Asterisk itself keeps about 16 kB
