@@ -137,6 +137,11 @@ pub(crate) fn halt() {
     stop();
 }
 
+/// At unload, once halted: the settings' memory is freed (see `module::release`).
+pub(crate) fn release() {
+    *WANTED.lock().unwrap_or_else(PoisonError::into_inner) = (None, false);
+}
+
 struct AstdbVersions;
 
 impl VersionStore for AstdbVersions {

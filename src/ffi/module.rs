@@ -255,6 +255,15 @@ fn drain() {
     }
 }
 
+/// Frees what the module's statics hold on the heap: dlclose unmaps them, and that memory
+/// would be lost with them. The next load starts from fresh statics and reads the file again.
+fn release() {
+    #[cfg(feature = "cluster")]
+    super::cluster::release();
+    #[cfg(feature = "sip")]
+    super::sip::release();
+}
+
 #[no_mangle]
 pub extern "C" fn fprs_unload() -> c_int {
     guard("unload", -1, || {
@@ -265,7 +274,7 @@ pub extern "C" fn fprs_unload() -> c_int {
         REGISTRATIONS.iter().rev().for_each(|r| (r.unregister)());
         drain();
         STORE.clear();
-        apply(&Config::default());
+        release();
         devstate::set_enabled(false);
         0
     })

@@ -210,6 +210,11 @@ pub(crate) fn stop() {
     SERVICE.clear();
 }
 
+/// At unload, once stopped: the settings' memory is freed (see `module::release`).
+pub(crate) fn release() {
+    SERVICE.release();
+}
+
 /// The expiry thread is about to revert `name`: another publication of it may take over.
 pub(crate) fn expiring(name: &[u8]) {
     SERVICE.expiring(&Presence, name);

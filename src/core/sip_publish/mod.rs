@@ -136,7 +136,8 @@ pub fn is_presence_event(event: &[u8]) -> bool {
 /// Every publication and the settings of `[sip_publish]`.
 #[derive(Default)]
 pub struct Service {
-    config: RwLock<SipPublishConfig>,
+    /// `None`: the defaults, holding no memory (before the first configure, after release).
+    config: RwLock<Option<SipPublishConfig>>,
     table: Mutex<Table>,
     pub stats: PublishStats,
 }
@@ -158,7 +159,13 @@ impl Service {
     }
 
     pub fn configure(&self, config: &SipPublishConfig) {
-        *self.config.write().unwrap_or_else(PoisonError::into_inner) = config.clone();
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = Some(config.clone());
+    }
+
+    /// Back to the defaults, freeing the settings' memory (a static's heap memory is lost
+    /// when the module is unmapped at unload).
+    pub fn release(&self) {
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     pub fn config(&self) -> SipPublishConfig {
@@ -166,6 +173,7 @@ impl Service {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+            .unwrap_or_default()
     }
 
     /// Answers one PUBLISH; `None` when it is not for the presence package (res_pjsip_pubsub
@@ -175,10 +183,8 @@ impl Service {
             return None;
         }
         let config = self.config.read().unwrap_or_else(PoisonError::into_inner);
-        if !config.enabled {
-            return None;
-        }
-        let (response, outcome) = self.answer(target, &config, request);
+        let config = config.as_ref().filter(|config| config.enabled)?;
+        let (response, outcome) = self.answer(target, config, request);
         self.stats.count(outcome);
         Some(response)
     }
