@@ -1,13 +1,15 @@
 """Unload means unload (issue 18): after `module unload` the module's file is no longer mapped
 into Asterisk, its threads are gone, and a new build put in its place is what runs after
-`module refresh` or unload + load."""
+`module refresh` or unload + load. And the runners' check for ERROR lines naming the module."""
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 
 from helpers import MODULE, LogWatch, start
 from instance import OUR_SO
+from logcheck import expects_errors, unexpected_errors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -113,3 +115,27 @@ def test_a_replaced_build_runs_after_refresh_and_after_unload_load():
         assert {i for i, _ in mappings(ast)} == {inode}, (inode, mappings(ast))
         print("replaced build: %s -> refresh -> %s -> unload + load -> %s"
               % (" ".join(first), SECOND_ID, " ".join(identity(ast))))
+
+
+def test_the_runners_fail_a_test_on_an_error_line_naming_the_module():
+    """logcheck, as run.py and tests/cluster/run.py use it after every test."""
+    lines = [
+        "[2026-12-07 23:04:48.384] ERROR[250] loader.c: Failure in dlclose for module "
+        "'func_presencestate_rs': /tmp/x/func_presencestate_rs.so: shared object not open",
+        "[2026-12-07 23:04:48.385] ERROR[12] src/ffi/module.rs: Could not register the CLI",
+        "[2026-12-07 23:04:48.386] ERROR[69][C-00000009] pbx_functions.c: Function PRESENCE_STATE not registered",
+        "[2026-12-07 23:04:48.387] ERROR[4] app_amd.c: Configuration file amd.conf missing.",
+        "[2026-12-07 23:04:48.388] WARNING[12] src/ffi/module.rs: a warning",
+    ]
+    with tempfile.TemporaryDirectory() as top:
+        os.makedirs(os.path.join(top, "run-1", "log"))
+        with open(os.path.join(top, "run-1", "log", "messages"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        found = unexpected_errors([top])
+        assert [l.split(": ", 1)[1] for l in found] == lines[:2], found
+
+        @expects_errors(r"Failure in dlclose")
+        def a_test():
+            pass
+        left = unexpected_errors([top], a_test.expected_errors)
+        assert [l.split(": ", 1)[1] for l in left] == lines[1:2], left
