@@ -323,24 +323,32 @@ fn change_field_into(
 /// format them again).
 #[derive(Debug, Default)]
 pub struct ChangeFields {
-    /// The `changed` and the source the prefix holds.
-    last: Option<(u64, Source<'static>)>,
+    /// The `changed` the prefix holds.
+    changed: Option<u64>,
+    /// The source the prefix holds, and its text as written (escaped).
+    source: Option<Source<'static>>,
+    source_text: Vec<u8>,
     /// `changed=<changed>;source=<source>;value_fnv=`: the last record up to its hash.
     prefix: Vec<u8>,
 }
 
 impl ChangeFields {
     fn update(&mut self, changed: u64, source: &Source) {
-        if matches!(&self.last, Some((at, last)) if *at == changed && last == source) {
+        if self.changed == Some(changed) && self.source.as_ref() == Some(source) {
             return;
+        }
+        if self.source.as_ref() != Some(source) {
+            self.source_text.clear();
+            source.encode_into(&mut self.source_text);
+            self.source = Some(source.to_owned_source());
         }
         self.prefix.clear();
         self.prefix.extend_from_slice(b"changed=");
         decimal_into(changed, &mut self.prefix);
         self.prefix.extend_from_slice(b";source=");
-        source.encode_into(&mut self.prefix);
+        self.prefix.extend_from_slice(&self.source_text);
         self.prefix.extend_from_slice(b";value_fnv=");
-        self.last = Some((changed, source.to_owned_source()));
+        self.changed = Some(changed);
     }
 
     /// Appends the record of a change and nothing else, `changed=...;source=...;value_fnv=...`:
