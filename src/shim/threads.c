@@ -24,7 +24,6 @@ static void *thread_main(void *data)
 {
 	struct fprs_thread *thread = data;
 
-	pthread_setname_np(pthread_self(), thread->name);
 	thread->run(thread->arg);
 	return NULL;
 }
@@ -44,6 +43,8 @@ struct fprs_thread *fprs_shim_thread_start(const char *name, void (*run)(void *)
 		ast_free(thread);
 		return NULL;
 	}
+	/* Named here, not by the thread itself: named once the start returns (tests look). */
+	pthread_setname_np(thread->id, thread->name);
 	return thread;
 }
 
