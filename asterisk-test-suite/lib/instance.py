@@ -409,7 +409,16 @@ messages => notice,warning,error,verbose(3)
         # memcheck-cluster runs of two CI clones at once: "said ''"). Empty means ask again.
         while True:
             remaining = max(1.0, deadline - time.monotonic())
-            out = self.cli("core waitfullybooted", timeout=remaining)
+            try:
+                out = self.cli("core waitfullybooted", timeout=remaining)
+            except AsteriskError as e:
+                # Say what became of Asterisk: refused on an existing socket file means it
+                # died or closed it (its exit status then tells which signal).
+                rc = self.proc.poll()
+                state = "still running" if rc is None else "exited with %s" % rc
+                self._kill()
+                raise AsteriskError("%s; Asterisk %s; socket file %s\n%s" % (
+                    e, state, "present" if os.path.exists(ctl) else "gone", self._tail()))
             if "fully booted" in out.lower():
                 return self
             if out.strip() or time.monotonic() >= deadline or not self.running():
