@@ -18,6 +18,7 @@ pub mod expiry;
 pub mod fuzz_checks;
 pub mod meta;
 pub mod read;
+pub mod setting;
 pub mod sip_publish;
 pub mod state;
 pub mod stats;

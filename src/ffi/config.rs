@@ -3,7 +3,8 @@
 
 use super::bindings;
 use super::boundary::c_bytes;
-use crate::core::config::{self, Config, Setting, FILE_NAME};
+use crate::core::config::{self, Config};
+use crate::core::setting::{Setting, FILE_NAME};
 use std::ffi::{c_char, c_int, CString};
 
 /// One option copied out of Asterisk's config: section, key, value, line.

@@ -22,7 +22,7 @@ pub use events::{changed_event, subscribes_all, Subscriptions, EVENT_TYPE};
 #[cfg(test)]
 mod tests;
 
-use crate::core::config::Setting;
+use crate::core::setting::Setting;
 
 /// Whether ARI is on, as res_ari reads `ari.conf`: `[general] enabled`, default yes, true only
 /// for Asterisk's true words. The module offers its HTTP pages only then.

@@ -12,7 +12,7 @@
 //! joining with a half-understood configuration (a wrong group) would be worse than not at all.
 
 use super::replica::DEFAULT_TOMBSTONE_TTL;
-use crate::core::config::{ConfigWarning, Problem, Setting};
+use crate::core::setting::{ConfigWarning, Problem, Setting};
 use std::time::Duration;
 
 pub const DEFAULT_GROUP: &str = "asterisk-presence";

@@ -18,7 +18,7 @@
 //! away = away
 //! ```
 
-use crate::core::config::{ConfigWarning, Problem, Setting};
+use crate::core::setting::{ConfigWarning, Problem, Setting};
 use crate::core::state::PresenceState;
 use crate::core::value::MAX_EXPIRY_SECONDS;
 
@@ -313,7 +313,8 @@ pub fn parse_activities(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::{parse as parse_file, setting};
+    use crate::core::config::parse as parse_file;
+    use crate::core::setting::setting;
 
     #[test]
     fn off_by_default_with_the_documented_defaults() {
