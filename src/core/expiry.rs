@@ -127,7 +127,7 @@ impl ExpiryQueue {
         self.changed.notify_one();
     }
 
-    /// Removes and returns up to [`BATCH`] entries due at `now_ms`, earliest first.
+    /// Removes and returns up to `BATCH` entries due at `now_ms`, earliest first.
     pub fn take_due(&self, now_ms: u64) -> Vec<Due> {
         take_due(&mut self.lock(), now_ms)
     }

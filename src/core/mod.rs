@@ -49,7 +49,7 @@ pub fn custom_presence_name(provider: &[u8]) -> Option<&[u8]> {
 const SHOWN_MAX: usize = 200;
 
 /// User text as quoted in a log line: lossy UTF-8, so odd bytes never break a line, and past
-/// [`SHOWN_MAX`] bytes elided with the full length stated (a 64 KB name makes no 64 KB line).
+/// `SHOWN_MAX` bytes elided with the full length stated (a 64 KB name makes no 64 KB line).
 pub fn shown(bytes: &[u8]) -> String {
     if bytes.len() <= SHOWN_MAX {
         return String::from_utf8_lossy(bytes).into_owned();
