@@ -7,7 +7,6 @@
 
 use super::cluster::config::{self as cluster_config, ClusterConfig};
 use super::device_state::{DeviceState, DeviceStateMap};
-use super::setting::trimmed;
 use super::setting::{ConfigWarning, Problem, Setting};
 use super::sip_publish::config::{self as sip_publish_config, SipPublishConfig};
 use super::state::PresenceState;
@@ -126,11 +125,11 @@ fn parse_device_state(
             config.enabled = setting.boolean(false, warnings);
             continue;
         }
-        let Some(presence) = PresenceState::parse(trimmed(setting.key)) else {
+        let Some(presence) = PresenceState::parse(setting.key.trim_ascii()) else {
             setting.unknown(warnings);
             continue;
         };
-        match DeviceState::parse_mappable(trimmed(setting.value)) {
+        match DeviceState::parse_mappable(setting.value.trim_ascii()) {
             Some(device) => map.set(presence, device),
             None => {
                 let default = defaults.get(presence);

@@ -134,8 +134,7 @@ impl<'a> Setting<'a> {
     }
 }
 
-/// The value without the blanks around it.
-pub(crate) fn trimmed(value: &[u8]) -> &[u8] {
+fn trimmed(value: &[u8]) -> &[u8] {
     value.trim_ascii()
 }
 
